@@ -1,0 +1,4 @@
+package main
+
+// Placeholder until the agent foundation lands.
+func main() {}

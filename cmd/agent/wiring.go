@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// wiring carries what sources share. Sources never import each other: a fact
+// one source needs from another travels through these fields as a function,
+// set by the source that owns the fact and read lazily by the other, so the
+// order in which sources are built does not matter.
+type wiring struct {
+	log   *zap.Logger
+	reg   prometheus.Registerer
+	store *findings.Store
+
+	dockerHost string // --docker.host; empty means DOCKER_HOST or the default socket
+
+	dockerOnce sync.Once
+	docker     *client.Client
+	dockerErr  error
+
+	mu sync.RWMutex
+	// containerName resolves a container ID (full or 12-hex) to its name;
+	// set by the containers source, used by audit attribution.
+	containerName func(id string) (string, bool)
+	// dockerdPID returns the running dockerd's PID (0 when unknown); set by
+	// the host watcher, used by the audit source.
+	dockerdPID func() int
+	// daemonReload are called when Docker reports a daemon reload event;
+	// the containers source fires them, the daemon-settings judge listens.
+	daemonReload []func()
+}
+
+// Docker returns the one Docker Engine client the agent uses. It only makes
+// read calls; the connection is made lazily, so a daemon that is down at
+// start is retried by the sources rather than failing here.
+func (w *wiring) Docker() (*client.Client, error) {
+	w.dockerOnce.Do(func() {
+		opts := []client.Opt{client.FromEnv}
+		if w.dockerHost != "" {
+			opts = append(opts, client.WithHost(w.dockerHost))
+		}
+		w.docker, w.dockerErr = client.New(opts...)
+		if w.dockerErr != nil {
+			w.dockerErr = fmt.Errorf("docker client for %q: %w", w.dockerHost, w.dockerErr)
+		}
+	})
+	return w.docker, w.dockerErr
+}
+
+func (w *wiring) sourceLog(name string) *zap.Logger { return w.log.With(zap.String("source", name)) }
+
+// SetContainerName is called by the containers source wiring.
+func (w *wiring) SetContainerName(f func(id string) (string, bool)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.containerName = f
+}
+
+// ContainerName is safe to call before or without the containers source.
+func (w *wiring) ContainerName(id string) (string, bool) {
+	w.mu.RLock()
+	f := w.containerName
+	w.mu.RUnlock()
+	if f == nil {
+		return "", false
+	}
+	return f(id)
+}
+
+// SetDockerdPID is called by the host watcher wiring.
+func (w *wiring) SetDockerdPID(f func() int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dockerdPID = f
+}
+
+// DockerdPID is safe to call before or without the host watcher.
+func (w *wiring) DockerdPID() int {
+	w.mu.RLock()
+	f := w.dockerdPID
+	w.mu.RUnlock()
+	if f == nil {
+		return 0
+	}
+	return f()
+}
+
+// OnDaemonReload registers a listener for Docker daemon reload events.
+func (w *wiring) OnDaemonReload(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.daemonReload = append(w.daemonReload, f)
+}
+
+// DaemonReloaded tells every listener that dockerd reloaded its config.
+func (w *wiring) DaemonReloaded() {
+	w.mu.RLock()
+	fs := append([]func(){}, w.daemonReload...)
+	w.mu.RUnlock()
+	for _, f := range fs {
+		f()
+	}
+}

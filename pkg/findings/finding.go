@@ -1,0 +1,88 @@
+package findings
+
+import (
+	"strings"
+	"time"
+)
+
+// Subject is what a finding is about: a container, the daemon, a host path
+// or an audit watch.
+type Subject struct {
+	Kind Kind `json:"kind"`
+	// Name is the container's name without the leading "/", "dockerd", or the
+	// host path.
+	Name string `json:"name"`
+	// ContainerID is the full container ID; empty for other kinds.
+	ContainerID string `json:"container_id,omitempty"`
+	Image       string `json:"image,omitempty"`
+	// Labels are the container's labels, used only to match exemptions.
+	Labels map[string]string `json:"-"`
+}
+
+// ShortID is the 12-hex container ID used in metrics and logs.
+func (s Subject) ShortID() string {
+	if len(s.ContainerID) > 12 {
+		return s.ContainerID[:12]
+	}
+	return s.ContainerID
+}
+
+// key identifies the subject within a kind; containers by ID because names
+// can be reused after a rename.
+func (s Subject) key() string {
+	if s.Kind == KindContainer && s.ContainerID != "" {
+		return string(s.Kind) + "\x00" + s.ContainerID
+	}
+	return string(s.Kind) + "\x00" + s.Name
+}
+
+// ContainerSubject builds the subject for a container from inspect data.
+func ContainerSubject(id, name, image string, labels map[string]string) Subject {
+	return Subject{Kind: KindContainer, Name: strings.TrimPrefix(name, "/"), ContainerID: id, Image: image, Labels: labels}
+}
+
+// Finding is one open (rule, subject) pair.
+type Finding struct {
+	Rule    string  `json:"rule"`
+	Subject Subject `json:"subject"`
+	// Severity is the effective severity. A source may set it to vary the
+	// rule's default (a read-only mount is less severe than a writable one);
+	// zero-valued findings passed to Set get the rule's default. Config
+	// overrides win over both.
+	Severity Severity `json:"severity"`
+	// CIS is the benchmark reference; empty means the rule's.
+	CIS     string `json:"cis"`
+	Message string `json:"message"`
+	// Details carry the evidence (mount source, capability names, old and
+	// new hash...). Never a secret's value.
+	Details   map[string]string `json:"details,omitempty"`
+	FirstSeen time.Time         `json:"first_seen"`
+	// Exempt is set by the store when an exemption in config matches.
+	Exempt       bool   `json:"exempt,omitempty"`
+	ExemptReason string `json:"exempt_reason,omitempty"`
+	Remediation  string `json:"remediation,omitempty"`
+}
+
+func (f Finding) key() string { return f.Rule + "\x00" + f.Subject.key() }
+
+// New builds a finding for rule with the rule's default severity and CIS
+// reference. It panics on an unknown rule: sources only use IDs from the
+// catalogue, and a typo must fail the first test that reaches it.
+func New(rule string, subject Subject, message string) Finding {
+	r, ok := LookupRule(rule)
+	if !ok {
+		panic("findings: unknown rule " + rule)
+	}
+	return Finding{Rule: rule, Subject: subject, Severity: r.Severity, CIS: r.CIS, Message: message, Remediation: r.Remediation}
+}
+
+// With returns f with one detail added.
+func (f Finding) With(key, value string) Finding {
+	d := make(map[string]string, len(f.Details)+1)
+	for k, v := range f.Details {
+		d[k] = v
+	}
+	d[key] = value
+	f.Details = d
+	return f
+}

@@ -1,0 +1,67 @@
+package findings
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Kind is what a finding is about.
+type Kind string
+
+const (
+	KindContainer Kind = "container"
+	KindDaemon    Kind = "daemon"
+	KindFile      Kind = "file"
+	KindAudit     Kind = "audit"
+)
+
+// Rule is the metadata of one check. The catalogue lives in this package
+// (rules_*.go, one file per kind) so that config validation, metrics and
+// docs all see the same list whichever sources are enabled.
+type Rule struct {
+	ID          string
+	CIS         string
+	Kind        Kind
+	Severity    Severity // default; overridable in config
+	Title       string
+	Remediation string
+}
+
+var (
+	catalogueMu sync.RWMutex
+	catalogue   = map[string]Rule{}
+)
+
+// register adds rules to the catalogue. It panics on a duplicate ID because
+// that is a programming error caught by any test run.
+func register(rules ...Rule) {
+	catalogueMu.Lock()
+	defer catalogueMu.Unlock()
+	for _, r := range rules {
+		if _, dup := catalogue[r.ID]; dup {
+			panic(fmt.Sprintf("findings: rule %q registered twice", r.ID))
+		}
+		catalogue[r.ID] = r
+	}
+}
+
+// LookupRule returns the catalogue entry for id.
+func LookupRule(id string) (Rule, bool) {
+	catalogueMu.RLock()
+	defer catalogueMu.RUnlock()
+	r, ok := catalogue[id]
+	return r, ok
+}
+
+// Rules returns the whole catalogue sorted by ID.
+func Rules() []Rule {
+	catalogueMu.RLock()
+	defer catalogueMu.RUnlock()
+	out := make([]Rule, 0, len(catalogue))
+	for _, r := range catalogue {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

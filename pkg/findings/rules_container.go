@@ -1,0 +1,63 @@
+package findings
+
+// Container rules: CIS Docker Benchmark v1.6.0 sections 4 and 5, judged from
+// one container inspect.
+func init() {
+	c := func(id, cis string, sev Severity, title, fix string) Rule {
+		return Rule{ID: id, CIS: cis, Kind: KindContainer, Severity: sev, Title: title, Remediation: fix}
+	}
+	register(
+		c("container.privileged", "5.5", Critical, "Container runs privileged",
+			"Recreate the container without --privileged; add only the capabilities and devices it needs."),
+		c("container.docker_socket_mount", "5.32", Critical, "Docker or containerd socket is reachable from the container",
+			"Remove the bind mount of the socket (or of a directory above it such as /var/run, /run or /)."),
+		c("container.sensitive_mount", "5.6", High, "Sensitive host directory is bind-mounted",
+			"Remove the bind mount, or mount a narrower, non-sensitive directory read-only."),
+		c("container.host_pid", "5.16", High, "Container shares the host PID namespace",
+			"Recreate the container without --pid=host."),
+		c("container.host_ipc", "5.17", High, "Container shares the host IPC namespace",
+			"Recreate the container without --ipc=host."),
+		c("container.host_network", "5.10", High, "Container shares the host network namespace",
+			"Recreate the container without --network=host; publish only the ports it needs."),
+		c("container.host_uts", "5.21", Medium, "Container shares the host UTS namespace",
+			"Recreate the container without --uts=host."),
+		c("container.host_userns", "5.31", High, "Container shares the host user namespace",
+			"Recreate the container without --userns=host."),
+		c("container.dangerous_capability", "5.4", High, "Container adds a dangerous Linux capability",
+			"Drop the capability (--cap-drop) or remove it from --cap-add; grant the narrowest capability that works."),
+		c("container.added_capability", "5.4", Low, "Container adds a capability beyond Docker's default set",
+			"Remove the --cap-add unless the workload needs it."),
+		c("container.seccomp_unconfined", "5.22", High, "Container runs without a seccomp profile",
+			"Remove --security-opt seccomp=unconfined; use Docker's default or a custom profile."),
+		c("container.apparmor_unconfined", "5.2", Medium, "Container runs without an AppArmor profile",
+			"Remove --security-opt apparmor=unconfined; use docker-default or a custom profile."),
+		c("container.no_new_privileges", "5.26", Low, "Container processes can gain new privileges",
+			"Run with --security-opt no-new-privileges=true, or set \"no-new-privileges\": true in daemon.json."),
+		c("container.no_memory_limit", "5.11", Medium, "Container has no memory limit",
+			"Set a limit: docker update --memory <bytes> <container>."),
+		c("container.no_cpu_limit", "5.12", Low, "Container has no CPU limit",
+			"Set a limit: docker update --cpus <n> <container> (CPU shares are a weight, not a limit)."),
+		c("container.no_pids_limit", "5.29", Medium, "Container has no PIDs limit",
+			"Set a limit: docker update --pids-limit <n> <container>."),
+		c("container.runs_as_root", "4.1", Medium, "Container runs as root",
+			"Run as an unprivileged user (USER in the image or --user), or enable userns-remap on the daemon."),
+		c("container.writable_rootfs", "5.13", Low, "Container root filesystem is writable",
+			"Run with --read-only and mount writable volumes or tmpfs only where needed."),
+		c("container.host_devices", "5.18", Medium, "Host devices are exposed to the container",
+			"Remove --device unless the workload needs it; add only read permissions where possible."),
+		c("container.shared_propagation", "5.20", Medium, "A mount uses shared propagation",
+			"Use private (the default) or slave propagation for the mount."),
+		c("container.privileged_port", "5.8", Low, "A privileged host port (below 1024) is published",
+			"Publish the service on a host port of 1024 or above."),
+		c("container.port_all_interfaces", "5.14", Info, "A port is published on all host interfaces",
+			"Bind the published port to one address: -p 127.0.0.1:8080:80."),
+		c("container.restart_retries", "5.15", Info, "on-failure restart policy retries more than 5 times",
+			"Use --restart on-failure:5 or fewer."),
+		c("container.cgroup_parent", "5.25", Low, "Container uses a custom cgroup parent",
+			"Recreate the container without --cgroup-parent unless it is required."),
+		c("container.no_healthcheck", "5.27", Info, "Container has no health check",
+			"Add a HEALTHCHECK to the image or --health-cmd to the container."),
+		c("container.secret_in_env", "4.10", High, "A secret is passed in a plain environment variable",
+			"Pass the secret through a Docker secret or a mounted file, not an environment variable."),
+	)
+}
