@@ -2,8 +2,8 @@ package main
 
 import "github.com/dockward/dockward/pkg/findings"
 
-// buildauditd builds the auditd source from its config section.
+// buildAuditd builds the auditd source from its config section.
 // It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
-func build_auditd(w *wiring, cfg Config) (findings.Source, error) {
+func buildAuditd(w *wiring, cfg Config) (findings.Source, error) {
 	return nil, nil
 }

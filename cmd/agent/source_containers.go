@@ -2,8 +2,8 @@ package main
 
 import "github.com/dockward/dockward/pkg/findings"
 
-// buildcontainers builds the containers source from its config section.
+// buildContainers builds the containers source from its config section.
 // It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
-func build_containers(w *wiring, cfg Config) (findings.Source, error) {
+func buildContainers(w *wiring, cfg Config) (findings.Source, error) {
 	return nil, nil
 }

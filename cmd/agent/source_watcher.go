@@ -2,8 +2,8 @@ package main
 
 import "github.com/dockward/dockward/pkg/findings"
 
-// buildwatcher builds the watcher source from its config section.
+// buildWatcher builds the watcher source from its config section.
 // It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
-func build_watcher(w *wiring, cfg Config) (findings.Source, error) {
+func buildWatcher(w *wiring, cfg Config) (findings.Source, error) {
 	return nil, nil
 }
