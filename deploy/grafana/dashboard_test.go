@@ -1,0 +1,256 @@
+// Package grafana holds the tests of the Grafana dashboard: it parses, every
+// query is valid PromQL, and every metric it queries exists.
+package grafana
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dockward/dockward/internal/testenv"
+)
+
+// goldenMetrics is the agent's golden /metrics output (node_exporter-style
+// e2e test). While it does not exist yet, the design's metric table is the
+// reference; once it does, a metric must be in either.
+var goldenMetrics = filepath.Join("..", "..", "cmd", "agent", "testdata", "e2e-output.txt")
+
+// designMetrics are the fixed names of the design's metric table.
+var designMetrics = []string{
+	"dockward_finding", "dockward_findings_opened_total", "dockward_findings_exempted",
+	"dockward_containers", "dockward_docker_up", "dockward_docker_events_total",
+	"dockward_docker_reconnects_total", "dockward_container_execs_total", "dockward_audit_up",
+	"dockward_audit_events_total", "dockward_audit_kernel_lost_total", "dockward_audit_backlog",
+	"dockward_audit_receive_errors_total", "dockward_file_changes_total", "dockward_build_info",
+}
+
+type panel struct {
+	ID         int    `json:"id"`
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Datasource *struct {
+		Type string `json:"type"`
+		UID  string `json:"uid"`
+	} `json:"datasource"`
+	GridPos struct{ X, Y, W, H int } `json:"gridPos"`
+	Targets []struct {
+		Expr  string `json:"expr"`
+		RefID string `json:"refId"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
+type dashboard struct {
+	Title      string  `json:"title"`
+	UID        string  `json:"uid"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name  string `json:"name"`
+			Type  string `json:"type"`
+			Query any    `json:"query"`
+		} `json:"list"`
+	} `json:"templating"`
+	Annotations struct {
+		List []struct {
+			Expr string `json:"expr"`
+		} `json:"list"`
+	} `json:"annotations"`
+}
+
+func load(t *testing.T) dashboard {
+	t.Helper()
+	data, err := os.ReadFile("dockward.json")
+	if err != nil {
+		t.Fatalf("reading dashboard: %v", err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("parsing dockward.json: %v", err)
+	}
+	if d.Title == "" || d.UID == "" || len(d.Panels) == 0 {
+		t.Fatalf("dashboard lacks a title, uid or panels: %+v", d)
+	}
+	return d
+}
+
+func allPanels(ps []panel) []panel {
+	var out []panel
+	for _, p := range ps {
+		out = append(out, p)
+		out = append(out, allPanels(p.Panels)...)
+	}
+	return out
+}
+
+// queries returns every PromQL expression in the dashboard, keyed by where
+// it is, for error messages.
+func queries(d dashboard) map[string]string {
+	out := map[string]string{}
+	for _, p := range allPanels(d.Panels) {
+		for _, tg := range p.Targets {
+			out[fmt.Sprintf("panel %q target %s", p.Title, tg.RefID)] = tg.Expr
+		}
+	}
+	for i, a := range d.Annotations.List {
+		if a.Expr != "" {
+			out[fmt.Sprintf("annotation %d", i)] = a.Expr
+		}
+	}
+	labelValues := regexp.MustCompile(`^label_values\((.+),\s*\w+\)$`)
+	for _, v := range d.Templating.List {
+		q, ok := v.Query.(map[string]any)
+		if !ok {
+			continue
+		}
+		if s, _ := q["query"].(string); s != "" {
+			if m := labelValues.FindStringSubmatch(s); m != nil {
+				out["variable "+v.Name] = m[1]
+			}
+		}
+	}
+	return out
+}
+
+// knownMetrics reads the metric names from the golden /metrics output, plus
+// the design table.
+func knownMetrics(t *testing.T) (map[string]bool, bool) {
+	t.Helper()
+	known := map[string]bool{}
+	for _, m := range designMetrics {
+		known[m] = true
+	}
+	f, err := os.Open(goldenMetrics)
+	if os.IsNotExist(err) {
+		return known, false
+	}
+	if err != nil {
+		t.Fatalf("opening golden metrics: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	name := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)`)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "# TYPE ") {
+			if fs := strings.Fields(line); len(fs) >= 3 {
+				known[fs[2]] = true
+			}
+			continue
+		}
+		if m := name.FindString(line); m != "" {
+			known[m] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("reading golden metrics: %v", err)
+	}
+	return known, true
+}
+
+var metricName = regexp.MustCompile(`\bdockward_[a-z0-9_]+\b`)
+
+func TestDashboardQueriesKnownMetrics(t *testing.T) {
+	d := load(t)
+	known, haveGolden := knownMetrics(t)
+	if !haveGolden {
+		t.Logf("%s not found: checking against the design's metric table only", goldenMetrics)
+	}
+	used := map[string]bool{}
+	for where, expr := range queries(d) {
+		for _, m := range metricName.FindAllString(expr, -1) {
+			used[m] = true
+			if !known[m] {
+				t.Errorf("%s queries %s, which neither the golden /metrics output nor the design table has", where, m)
+			}
+		}
+	}
+	var names []string
+	for m := range used {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	t.Logf("dashboard queries %d dockward metrics: %s", len(names), strings.Join(names, " "))
+	if len(names) < 10 {
+		t.Errorf("the dashboard queries only %d dockward metrics; expected the design's series", len(names))
+	}
+}
+
+// Each query is checked as PromQL by loading it into promtool as a
+// recording rule, with Grafana's variables replaced by plausible values.
+func TestDashboardQueriesAreValidPromQL(t *testing.T) {
+	bin := testenv.RequireCommand(t, "promtool")
+	d := load(t)
+	repl := strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h", "$instance", ".+")
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	qs := queries(d)
+	keys := make([]string, 0, len(qs))
+	for k := range qs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		expr, err := json.Marshal(repl.Replace(qs[k]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "      # %s\n      - record: dashboard:query_%d\n        expr: %s\n", k, i, expr)
+	}
+	path := filepath.Join(t.TempDir(), "dashboard-rules.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "check", "rules", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("a dashboard query is not valid PromQL: %v\n%s\n%s", err, out, b.String())
+	}
+}
+
+func TestDashboardHasRequiredPanels(t *testing.T) {
+	d := load(t)
+	want := map[string]*regexp.Regexp{
+		"findings by severity":              regexp.MustCompile(`(?i)findings by severity`),
+		"top rules":                         regexp.MustCompile(`(?i)top rules`),
+		"containers with critical findings": regexp.MustCompile(`(?i)containers with critical findings`),
+		"audit events by key and expected":  regexp.MustCompile(`(?i)audit events by key and expected`),
+		"loss":                              regexp.MustCompile(`(?i)loss`),
+		"stream status":                     regexp.MustCompile(`(?i)stream status`),
+	}
+	ids := map[int]string{}
+	for _, p := range allPanels(d.Panels) {
+		if prev, dup := ids[p.ID]; dup {
+			t.Errorf("panels %q and %q share id %d", prev, p.Title, p.ID)
+		}
+		ids[p.ID] = p.Title
+		for name, re := range want {
+			if re.MatchString(p.Title) && len(p.Targets) > 0 {
+				delete(want, name)
+			}
+		}
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		// A hard-coded data source uid breaks the import on every other Grafana.
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
+			t.Errorf("panel %q must use the ${datasource} variable, got %+v", p.Title, p.Datasource)
+		}
+		if p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %q has an invalid gridPos %+v", p.Title, p.GridPos)
+		}
+	}
+	for name := range want {
+		t.Errorf("no panel for %s", name)
+	}
+}
