@@ -1,9 +1,28 @@
 package main
 
-import "github.com/dockward/dockward/pkg/findings"
+import (
+	"fmt"
 
-// buildContainers builds the containers source from its config section.
-// It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
+	"github.com/dockward/dockward/pkg/containers"
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// buildContainers builds the container judge from its config section. It
+// shares the agent's one Docker client, publishes container names for audit
+// attribution, and forwards daemon reload events to whoever listens.
 func buildContainers(w *wiring, cfg Config) (findings.Source, error) {
-	return nil, nil
+	if !cfg.Containers.Enabled {
+		return nil, nil
+	}
+	docker, err := w.Docker()
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	src, err := containers.New(cfg.Containers, containers.NewEngine(docker), w.store.SourceSink(containers.Name),
+		w.reg, w.sourceLog(containers.Name), w.DaemonReloaded)
+	if err != nil {
+		return nil, err
+	}
+	w.SetContainerName(src.NameOf)
+	return src, nil
 }

@@ -1,0 +1,434 @@
+// Package containers judges every Docker container against the CIS
+// section 4 and 5 rules: once at start (inventory), then live from the
+// Docker event stream, resuming losslessly after a lost connection.
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// Name is the source's name in logs, config and /readyz.
+const Name = "containers"
+
+// maxPendingExecs bounds the exec details kept between exec_create and
+// exec_start; execs that are created and never started must not grow it.
+const maxPendingExecs = 4096
+
+// Source is the container judge.
+type Source struct {
+	cfg      Config
+	eng      Engine
+	sink     findings.Sink
+	log      *zap.Logger
+	onReload func()
+	m        *metrics
+
+	mu    sync.RWMutex
+	known map[string]containerInfo // full ID -> what the agent last saw
+	short map[string]string        // 12-hex ID -> full ID
+	host  HostFacts
+
+	// execs is touched only by the event loop.
+	execs map[string]container.ExecInspectResponse
+	// malformedSeen counts malformed events for log sampling.
+	malformedSeen uint64
+}
+
+type containerInfo struct {
+	name, image, state string
+}
+
+// New builds the source and registers its metrics on reg. onDaemonReload,
+// if not nil, is called on every daemon reload event.
+func New(cfg Config, eng Engine, sink findings.Sink, reg prometheus.Registerer, log *zap.Logger, onDaemonReload func()) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("containers config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if eng == nil || sink == nil {
+		return nil, errors.New("containers: an engine and a findings sink are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Source{cfg: cfg, eng: eng, sink: sink, log: log, onReload: onDaemonReload,
+		known: map[string]containerInfo{}, short: map[string]string{}, execs: map[string]container.ExecInspectResponse{}}
+	s.m = newMetrics(s.stateCounts)
+	if reg != nil {
+		if err := s.m.register(reg); err != nil {
+			return nil, fmt.Errorf("containers: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Name implements findings.Source.
+func (s *Source) Name() string { return Name }
+
+// NameOf resolves a full or 12-hex container ID to the container's name.
+func (s *Source) NameOf(id string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if full, ok := s.short[id]; ok {
+		id = full
+	}
+	c, ok := s.known[id]
+	return c.name, ok
+}
+
+func (s *Source) stateCounts() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int, len(knownStates))
+	for _, c := range s.known {
+		out[c.state]++
+	}
+	return out
+}
+
+// Scan implements findings.Source: one inventory, no event stream.
+func (s *Source) Scan(ctx context.Context) error {
+	if _, err := s.refreshHost(ctx); err != nil {
+		return err
+	}
+	return s.inventory(ctx)
+}
+
+// Run implements findings.Source. It keeps one session (info, event stream,
+// inventory, events) alive, and while Docker is unreachable it retries with
+// a capped exponential backoff, reporting dockward_docker_up 0 and logging
+// the outage once.
+func (s *Source) Run(ctx context.Context, ready func()) error {
+	var readyOnce sync.Once
+	markReady := func() {
+		if ready != nil {
+			readyOnce.Do(ready)
+		}
+	}
+	var cur cursor
+	backoff := s.cfg.ReconnectBackoff
+	var outageSince time.Time
+	lost := false
+	for {
+		err := s.session(ctx, &cur, func() {
+			if lost {
+				s.m.reconnects.Inc()
+				lost = false
+			}
+			if !outageSince.IsZero() {
+				s.log.Info("docker connection restored; resumed events and re-took inventory",
+					zap.Duration("outage", time.Since(outageSince).Round(time.Millisecond)), zap.String("since", cur.since()))
+				outageSince = time.Time{}
+			}
+			backoff = s.cfg.ReconnectBackoff
+			s.m.up.Set(1)
+			markReady()
+		})
+		if ctx.Err() != nil {
+			s.m.up.Set(0)
+			return nil
+		}
+		if errors.Is(err, errMalformedStream) {
+			// The connection is fine; the stream decoder is not. Resume
+			// from the last event at once (no outage), after the base
+			// backoff so a peer that keeps sending garbage cannot spin us.
+			s.malformed("event stream", err)
+			if !sleep(ctx, s.cfg.ReconnectBackoff) {
+				return nil
+			}
+			continue
+		}
+		s.m.up.Set(0)
+		lost = true
+		if outageSince.IsZero() {
+			outageSince = time.Now()
+			s.log.Warn("docker unreachable; retrying until it is back (logged once per outage)",
+				zap.Error(err), zap.Duration("backoff_max", s.cfg.ReconnectBackoffMax))
+		}
+		markReady()
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(backoff*2, s.cfg.ReconnectBackoffMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// session subscribes to events (resuming at cur), takes inventory to
+// reconcile whatever happened while it was not listening, then handles
+// events until the stream fails.
+func (s *Source) session(ctx context.Context, cur *cursor, connected func()) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	daemonTime, err := s.refreshHost(ctx)
+	if err != nil {
+		return err
+	}
+	cur.start(daemonTime)
+	q := newEventQueue(s.eng.Events(ctx, client.EventsListOptions{Since: cur.since()}))
+	if err := s.inventory(ctx); err != nil {
+		return err
+	}
+	if err := q.failed(); err != nil {
+		return fmt.Errorf("docker event stream: %w", err)
+	}
+	connected()
+	for {
+		ev, err := q.next(ctx)
+		if err != nil {
+			return fmt.Errorf("docker event stream: %w", err)
+		}
+		s.handle(ctx, cur, ev)
+	}
+}
+
+// refreshHost reads the daemon-wide facts from GET /info and returns the
+// daemon's clock, the base for resuming the event stream.
+func (s *Source) refreshHost(ctx context.Context) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.eng.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("docker info: %w", err)
+	}
+	s.mu.Lock()
+	s.host = hostFactsFrom(res.Info.SecurityOptions)
+	s.mu.Unlock()
+	t, err := time.Parse(time.RFC3339Nano, res.Info.SystemTime)
+	if err != nil {
+		t = time.Now()
+	}
+	return t, nil
+}
+
+func (s *Source) hostFacts() HostFacts {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.host
+}
+
+// inventory judges every container in every state, with bounded
+// concurrency, then drops the findings of containers that no longer exist.
+func (s *Source) inventory(ctx context.Context) error {
+	start := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	list, err := s.eng.ContainerList(lctx, client.ContainerListOptions{All: true})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	host := s.hostFacts()
+	var (
+		mu       sync.Mutex
+		present  = make(map[string]containerInfo, len(list.Items))
+		firstErr error
+		wg       sync.WaitGroup
+		ids      = make(chan string)
+	)
+	for range min(s.cfg.InventoryConcurrency, max(len(list.Items), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				c, found, err := s.inspect(ctx, id)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case found:
+					present[c.ID] = infoOf(c)
+				}
+				mu.Unlock()
+				if found {
+					s.sink.Set(c.ID, Judge(c, host))
+				}
+			}
+		}()
+	}
+	for _, item := range list.Items {
+		ids <- item.ID
+	}
+	close(ids)
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("inventory: %w", firstErr)
+	}
+	s.mu.Lock()
+	s.known = present
+	s.short = make(map[string]string, len(present))
+	for id := range present {
+		s.short[shortID(id)] = id
+	}
+	s.mu.Unlock()
+	for _, scope := range s.sink.Scopes() {
+		if _, ok := present[scope]; !ok {
+			s.sink.Set(scope, nil)
+		}
+	}
+	s.m.inventory.Set(time.Since(start).Seconds())
+	return nil
+}
+
+// inspect returns found=false without an error when the container is gone.
+func (s *Source) inspect(ctx context.Context, id string) (container.InspectResponse, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.eng.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return container.InspectResponse{}, false, nil
+	case err != nil:
+		s.m.inspectErr.Inc()
+		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+	case res.Container.ID == "":
+		s.m.inspectErr.Inc()
+		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: response has no ID", shortID(id))
+	}
+	return res.Container, true, nil
+}
+
+func infoOf(c container.InspectResponse) containerInfo {
+	info := containerInfo{name: strings.TrimPrefix(c.Name, "/"), state: "unknown"}
+	if c.Config != nil {
+		info.image = c.Config.Image
+	}
+	if c.State != nil && c.State.Status != "" {
+		info.state = string(c.State.Status)
+	}
+	return info
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// judgeOne re-inspects one container after an event and replaces its
+// findings; a container that is gone is forgotten.
+func (s *Source) judgeOne(ctx context.Context, id string) {
+	c, found, err := s.inspect(ctx, id)
+	if err != nil {
+		// The next inventory (after a reconnect at the latest) corrects it.
+		s.log.Warn("could not judge container after event; keeping its last judgement", zap.Error(err),
+			zap.Dict("container", zap.String("id", shortID(id))))
+		return
+	}
+	if !found {
+		s.forget(id)
+		return
+	}
+	s.mu.Lock()
+	s.known[c.ID] = infoOf(c)
+	s.short[shortID(c.ID)] = c.ID
+	host := s.host
+	s.mu.Unlock()
+	s.sink.Set(c.ID, Judge(c, host))
+}
+
+func (s *Source) forget(id string) {
+	s.mu.Lock()
+	delete(s.known, id)
+	if s.short[shortID(id)] == id {
+		delete(s.short, shortID(id))
+	}
+	s.mu.Unlock()
+	s.sink.Set(id, nil)
+}
+
+// handle processes one event from the stream.
+func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) {
+	if cur.seenBefore(ev) {
+		return
+	}
+	typ, action := eventLabels(string(ev.Type), string(ev.Action))
+	s.m.events.WithLabelValues(typ, action).Inc()
+	if ev.Type == "" || ev.Action == "" || (ev.Type == events.ContainerEventType && ev.Actor.ID == "") {
+		s.malformed("event without type, action or actor", fmt.Errorf("%w: type=%q action=%q", errMalformedStream, truncate(string(ev.Type), 64), truncate(string(ev.Action), 64)))
+		return
+	}
+	switch ev.Type {
+	case events.ContainerEventType:
+		s.containerEvent(ctx, action, ev)
+	case events.DaemonEventType:
+		if action == "reload" {
+			s.daemonReload(ctx)
+		}
+	}
+}
+
+func (s *Source) containerEvent(ctx context.Context, action string, ev events.Message) {
+	id := ev.Actor.ID
+	switch action {
+	case "destroy":
+		s.forget(id)
+	case "create", "start", "update", "rename", "die", "pause", "unpause", "restart", "stop", "kill", "oom":
+		s.judgeOne(ctx, id)
+	case "exec_create":
+		s.execCreated(ctx, ev)
+	case "exec_start":
+		s.execStarted(ctx, ev)
+	case "exec_die", "exec_detach":
+		delete(s.execs, ev.Actor.Attributes["execID"])
+	}
+}
+
+// daemonReload re-reads the daemon facts, re-judges everything when they
+// changed, and tells the agent (the daemon-settings judge listens).
+func (s *Source) daemonReload(ctx context.Context) {
+	before := s.hostFacts()
+	if _, err := s.refreshHost(ctx); err != nil {
+		s.log.Warn("docker daemon reloaded but its settings could not be read", zap.Error(err))
+	} else if s.hostFacts() != before {
+		s.log.Info("docker daemon settings changed on reload; re-judging every container")
+		if err := s.inventory(ctx); err != nil {
+			s.log.Warn("re-judging containers after daemon reload failed", zap.Error(err))
+		}
+	}
+	if s.onReload != nil {
+		s.onReload()
+	}
+}
+
+// malformed counts a malformed event and logs it, sampled at powers of two
+// so a peer sending garbage cannot flood the log.
+func (s *Source) malformed(what string, err error) {
+	s.m.malformed.Inc()
+	s.malformedSeen++
+	if n := s.malformedSeen; n&(n-1) == 0 {
+		s.log.Warn("malformed docker event skipped", zap.String("where", what), zap.Error(err),
+			zap.Uint64("malformed_total", n))
+	}
+}
+
+func truncate(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return v[:n] + "…"
+}
