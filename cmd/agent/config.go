@@ -1,6 +1,13 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
 	"github.com/dockward/dockward/pkg/auditd"
 	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
@@ -13,4 +20,87 @@ type Config struct {
 	Audit           auditd.Config     `yaml:"audit"`
 	Host            watcher.Config    `yaml:"host"`
 	findings.Policy `yaml:",inline"`
+}
+
+// defaultConfig is the built-in configuration: every source's defaults and
+// an empty policy. The agent runs on it when no --config.file is given.
+func defaultConfig() Config {
+	return Config{
+		Containers: containers.DefaultConfig(),
+		Audit:      auditd.DefaultConfig(),
+		Host:       watcher.DefaultConfig(),
+	}
+}
+
+// loadConfig reads the config file at path over the built-in defaults. An
+// empty path means "defaults only". Every error names the file, and where it
+// can, the line and the key.
+func loadConfig(path string) (Config, error) {
+	if path == "" {
+		cfg := defaultConfig()
+		if err := cfg.validate(nil); err != nil {
+			return Config{}, fmt.Errorf("built-in defaults: %w", err)
+		}
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config file: %w", err)
+	}
+	return parseConfig(path, data)
+}
+
+// parseConfig decodes data (named name in errors) strictly over the defaults.
+func parseConfig(name string, data []byte) (Config, error) {
+	cfg := defaultConfig()
+	root, err := decodeStrict(data, &cfg)
+	// Validate even after decode errors, so one run reports every problem.
+	err = errors.Join(err, cfg.validate(root))
+	if err != nil {
+		return Config{}, inFile(name, err)
+	}
+	return cfg, nil
+}
+
+// validate runs each section's own validation and the policy's, pointing at
+// the line that holds the offending key when the file has one.
+func (c Config) validate(root *node) error {
+	var errs []error
+	sections := []struct {
+		key string
+		err error
+	}{
+		{"containers", c.Containers.Validate()},
+		{"audit", c.Audit.Validate()},
+		{"host", c.Host.Validate()},
+	}
+	for _, s := range sections {
+		if s.err != nil {
+			errs = append(errs, locate(root, s.err, s.key))
+		}
+	}
+	ids := make([]string, 0, len(c.Rules))
+	for id := range c.Rules {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if _, ok := findings.LookupRule(id); !ok {
+			errs = append(errs, locate(root, fmt.Errorf("unknown rule ID %q (see the findings reference in README.md)", id), "rules", id))
+		}
+	}
+	for i, e := range c.Exemptions {
+		err := (findings.Policy{Exemptions: []findings.Exemption{e}}).Validate()
+		if err == nil {
+			continue
+		}
+		msg := strings.TrimPrefix(err.Error(), "exemptions[0]: ")
+		path := []string{"exemptions", strconv.Itoa(i)}
+		if _, known := findings.LookupRule(e.Rule); !known {
+			path = append(path, "rule")
+			msg += " (see the findings reference in README.md)"
+		}
+		errs = append(errs, locate(root, errors.New(msg), path...))
+	}
+	return errors.Join(errs...)
 }

@@ -17,8 +17,10 @@ import (
 // order in which sources are built does not matter.
 type wiring struct {
 	log   *zap.Logger
-	reg   prometheus.Registerer
+	reg   prometheus.Registerer // read by builders only; swapped per build under buildMu
 	store *findings.Store
+
+	buildMu sync.Mutex // serialises source builds (see buildSource)
 
 	dockerHost string // --docker.host; empty means DOCKER_HOST or the default socket
 

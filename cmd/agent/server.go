@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/internal/findingspage"
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// Paths served besides the telemetry path.
+const (
+	pathHealth      = "/healthz"
+	pathReady       = "/readyz"
+	pathFindingsAPI = "/api/v1/findings"
+	pathFindings    = "/findings"
+)
+
+// newHandler builds the HTTP routes. TLS and basic auth wrap it in
+// exporter-toolkit's server, so every route is covered by them.
+func newHandler(o options, reg *prometheus.Registry, store *findings.Store, ready *readiness, log *zap.Logger) (http.Handler, error) {
+	mux := http.NewServeMux()
+
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      zap.NewStdLog(log.With(zap.String("source", "http"))),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	if !o.disableExporterMetrics {
+		metrics = promhttp.InstrumentMetricHandler(reg, metrics)
+	}
+	mux.Handle(o.telemetryPath, metrics)
+
+	mux.HandleFunc(pathHealth, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc(pathReady, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if pending, _ := ready.notReady(); len(pending) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: waiting for %s\n", strings.Join(pending, ", "))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc(pathFindingsAPI, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(store.Open()); err != nil {
+			log.Debug("writing findings response", zap.String("source", "http"), zap.Error(err))
+		}
+	})
+	mux.Handle(pathFindings, findingspage.Handler(store))
+
+	if o.telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "dockward",
+			Description: "Host security agent for Docker (CIS Docker Benchmark, Docker file integrity, kernel audit)",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: o.telemetryPath, Text: "Metrics"},
+				{Address: pathFindings, Text: "Findings", Description: "open findings as a page"},
+				{Address: pathFindingsAPI, Text: "Findings API", Description: "open findings as JSON"},
+				{Address: pathHealth, Text: "Health"},
+				{Address: pathReady, Text: "Readiness", Description: "200 once every enabled source has started"},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// sourceSpec describes one source: its config section and how to build it.
+type sourceSpec struct {
+	// name is the config section key and the name in /readyz and metrics.
+	name    string
+	build   func(*wiring, Config) (findings.Source, error)
+	section func(Config) any
+	enabled func(Config) bool
+}
+
+// sourceSpecs lists every source the agent knows. A builder returning
+// (nil, nil) means the source is not available in this build; the agent runs
+// without it.
+var sourceSpecs = []sourceSpec{
+	{name: "containers", build: buildContainers,
+		section: func(c Config) any { return c.Containers }, enabled: func(c Config) bool { return c.Containers.Enabled }},
+	{name: "audit", build: buildAuditd,
+		section: func(c Config) any { return c.Audit }, enabled: func(c Config) bool { return c.Audit.Enabled }},
+	{name: "host", build: buildWatcher,
+		section: func(c Config) any { return c.Host }, enabled: func(c Config) bool { return c.Host.Enabled }},
+}
+
+func sourceNames() []string {
+	out := make([]string, len(sourceSpecs))
+	for i, s := range sourceSpecs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// buildSource builds one source with a registerer that remembers what the
+// source registered, so that a rebuild (reload, restart) can unregister it
+// first instead of failing on duplicate metrics. buildMu serialises builds
+// because the wiring's reg field is swapped for the duration of one build.
+func buildSource(w *wiring, spec sourceSpec, cfg Config) (findings.Source, *trackingRegisterer, error) {
+	w.buildMu.Lock()
+	defer w.buildMu.Unlock()
+	root := w.reg
+	tr := &trackingRegisterer{inner: root}
+	w.reg = tr
+	defer func() { w.reg = root }()
+	src, err := spec.build(w, cfg)
+	if err != nil || src == nil {
+		tr.unregisterAll()
+		if err != nil {
+			return nil, nil, fmt.Errorf("building the %s source: %w", spec.name, err)
+		}
+		return nil, nil, nil
+	}
+	return src, tr, nil
+}
+
+// trackingRegisterer records what a source registers.
+type trackingRegisterer struct {
+	inner prometheus.Registerer
+	mu    sync.Mutex
+	cs    []prometheus.Collector
+}
+
+func (t *trackingRegisterer) Register(c prometheus.Collector) error {
+	if err := t.inner.Register(c); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.cs = append(t.cs, c)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *trackingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := t.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (t *trackingRegisterer) Unregister(c prometheus.Collector) bool {
+	t.mu.Lock()
+	for i, x := range t.cs {
+		if x == c {
+			t.cs = append(t.cs[:i], t.cs[i+1:]...)
+			break
+		}
+	}
+	t.mu.Unlock()
+	return t.inner.Unregister(c)
+}
+
+func (t *trackingRegisterer) unregisterAll() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	cs := t.cs
+	t.cs = nil
+	t.mu.Unlock()
+	for _, c := range cs {
+		t.inner.Unregister(c)
+	}
+}
+
+// readiness tracks which enabled sources have called ready.
+type readiness struct {
+	mu      sync.Mutex
+	state   map[string]bool // enabled source -> ready
+	changed chan struct{}   // closed and replaced on every change
+}
+
+func newReadiness() *readiness {
+	return &readiness{state: map[string]bool{}, changed: make(chan struct{})}
+}
+
+func (r *readiness) set(name string, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.state[name] = ready
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *readiness) remove(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.state, name)
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// notReady lists the enabled sources that have not called ready, sorted;
+// empty means the agent is ready. ch is closed on the next change.
+func (r *readiness) notReady() (names []string, ch <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n, ok := range r.state {
+		if !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, r.changed
+}
+
+func (r *readiness) isReady(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state[name]
+}
+
+// waitReady blocks until every enabled source is ready or ctx ends.
+func (r *readiness) waitReady(ctx context.Context) error {
+	for {
+		pending, ch := r.notReady()
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// supervisor keeps one source running: build, Run, and on failure rebuild
+// and rerun with exponential backoff.
+type supervisor struct {
+	spec    sourceSpec
+	cfg     Config
+	w       *wiring
+	ready   *readiness
+	metrics *agentMetrics
+	log     *zap.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	sink string // the source's Name(), whose store scopes it owns
+}
+
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+func startSupervisor(ctx context.Context, s *supervisor) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	s.ready.set(s.spec.name, false)
+	go func() {
+		defer close(s.done)
+		s.loop(ctx)
+	}()
+}
+
+// stop cancels the source and waits at most timeout for Run to return.
+func (s *supervisor) stop(timeout time.Duration) error {
+	s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("the %s source did not stop within %s", s.spec.name, timeout)
+	}
+}
+
+func (s *supervisor) loop(ctx context.Context) {
+	backoff := minBackoff
+	for {
+		src, reg, err := buildSource(s.w, s.spec, s.cfg)
+		if err == nil && src == nil {
+			s.log.Info("source not available in this build; running without it")
+			s.ready.remove(s.spec.name)
+			return
+		}
+		started := time.Now()
+		if err == nil {
+			s.mu.Lock()
+			s.sink = src.Name()
+			s.mu.Unlock()
+			err = s.runOnce(ctx, src)
+			reg.unregisterAll()
+		}
+		s.ready.set(s.spec.name, false)
+		s.metrics.sourceReady.WithLabelValues(s.spec.name).Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("Run returned before the agent stopped it")
+		}
+		s.metrics.sourceRestarts.WithLabelValues(s.spec.name).Inc()
+		if time.Since(started) > maxBackoff {
+			backoff = minBackoff
+		}
+		s.log.Error("source failed; restarting", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// runOnce runs src until it returns, turning a panic into an error so one
+// source cannot take the agent down.
+func (s *supervisor) runOnce(ctx context.Context, src findings.Source) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in Run: %v", p)
+		}
+	}()
+	var once sync.Once
+	ready := func() {
+		once.Do(func() {
+			s.ready.set(s.spec.name, true)
+			s.metrics.sourceReady.WithLabelValues(s.spec.name).Set(1)
+			s.log.Info("source ready")
+		})
+	}
+	s.log.Info("source starting")
+	return src.Run(ctx, ready)
+}
+
+// clearFindings resolves every finding the stopped source left in the store,
+// so that a disabled source leaves nothing open behind it.
+func (s *supervisor) clearFindings(store *findings.Store) {
+	s.mu.Lock()
+	name := s.sink
+	s.mu.Unlock()
+	if name == "" {
+		return
+	}
+	sink := store.SourceSink(name)
+	for _, scope := range sink.Scopes() {
+		sink.Set(scope, nil)
+	}
+}
