@@ -136,30 +136,44 @@ func (j *judgement) add(rule, msg string, details ...string) *findings.Finding {
 	return &j.out[len(j.out)-1]
 }
 
+// mounts aggregates per rule: one finding per (rule, container) is one
+// series, so every offending mount is listed in its details.
 func (j *judgement) mounts(mounts []container.MountPoint) {
+	var shared, sockets, socketSources, sensitive []string
+	sensitiveRW := false
 	for _, m := range mounts {
 		if m.Propagation == "shared" || m.Propagation == "rshared" {
-			j.add("container.shared_propagation", "a mount uses "+string(m.Propagation)+" propagation",
-				"source", m.Source, "destination", m.Destination)
+			shared = append(shared, m.Source+":"+m.Destination+":"+string(m.Propagation))
 		}
 		if m.Type != "bind" || m.Source == "" {
 			continue
 		}
 		src := path.Clean(m.Source)
 		if sock, ok := exposesSocket(src); ok {
-			j.add("container.docker_socket_mount", "the "+sock+" socket is reachable through bind mount "+src,
-				"source", src, "destination", m.Destination, "socket", sock)
+			socketSources = append(socketSources, src+":"+m.Destination)
+			sockets = append(sockets, sock)
 		}
 		if sensitiveSource(src) {
 			mode := "ro"
 			if m.RW {
-				mode = "rw"
+				mode, sensitiveRW = "rw", true
 			}
-			f := j.add("container.sensitive_mount", "sensitive host path "+src+" is bind-mounted "+mode,
-				"source", src, "destination", m.Destination, "mode", mode)
-			if !m.RW {
-				f.Severity = findings.Medium
-			}
+			sensitive = append(sensitive, src+":"+m.Destination+":"+mode)
+		}
+	}
+	if len(shared) > 0 {
+		j.add("container.shared_propagation", "a mount uses shared propagation: "+strings.Join(shared, ", "),
+			"mounts", strings.Join(shared, ","))
+	}
+	if len(sockets) > 0 {
+		j.add("container.docker_socket_mount", "the "+sockets[0]+" socket is reachable through bind mount "+socketSources[0],
+			"mounts", strings.Join(socketSources, ","), "socket", sockets[0])
+	}
+	if len(sensitive) > 0 {
+		f := j.add("container.sensitive_mount", "sensitive host path bind-mounted: "+strings.Join(sensitive, ", "),
+			"mounts", strings.Join(sensitive, ","))
+		if !sensitiveRW {
+			f.Severity = findings.Medium
 		}
 	}
 }
