@@ -45,10 +45,9 @@ func ContainerSubject(id, name, image string, labels map[string]string) Subject 
 type Finding struct {
 	Rule    string  `json:"rule"`
 	Subject Subject `json:"subject"`
-	// Severity is the effective severity. A source may set it to vary the
-	// rule's default (a read-only mount is less severe than a writable one);
-	// zero-valued findings passed to Set get the rule's default. Config
-	// overrides win over both.
+	// Severity is the effective severity. New sets the rule's default; a
+	// source may change it to vary that default (a read-only mount is less
+	// severe than a writable one). Config overrides win over both.
 	Severity Severity `json:"severity"`
 	// CIS is the benchmark reference; empty means the rule's.
 	CIS     string `json:"cis"`

@@ -87,7 +87,7 @@ func (s *Store) set(source, scope string, found []Finding) {
 	defer s.mu.Unlock()
 	prev := s.open[full]
 	now := s.now()
-	merged := dedupe(found)
+	merged := dedupe(withRuleDefaults(found))
 	for i := range merged {
 		if old, ok := prev[merged[i].key()]; ok {
 			merged[i].FirstSeen = old.FirstSeen
@@ -128,6 +128,24 @@ func (s *Store) reconcile(source, full string) {
 	} else {
 		s.open[full] = next
 	}
+}
+
+// withRuleDefaults fills the CIS reference and remediation from the catalogue
+// where a source left them empty (a Finding built without New).
+func withRuleDefaults(found []Finding) []Finding {
+	out := make([]Finding, len(found))
+	for i, f := range found {
+		if r, ok := LookupRule(f.Rule); ok {
+			if f.CIS == "" {
+				f.CIS = r.CIS
+			}
+			if f.Remediation == "" {
+				f.Remediation = r.Remediation
+			}
+		}
+		out[i] = f
+	}
+	return out
 }
 
 // dedupe keeps one finding per (rule, subject): the most severe, with the
