@@ -363,15 +363,18 @@ func (s *Source) forget(id string) {
 
 // handle processes one event from the stream.
 func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) {
-	if cur.seenBefore(ev) {
-		return
-	}
 	typ, action := eventLabels(string(ev.Type), string(ev.Action))
-	s.m.events.WithLabelValues(typ, action).Inc()
 	if ev.Type == "" || ev.Action == "" || (ev.Type == events.ContainerEventType && ev.Actor.ID == "") {
+		// Checked before de-duplication: without an actor or a sane time
+		// the event cannot be placed in the stream.
+		s.m.events.WithLabelValues(typ, action).Inc()
 		s.malformed("event without type, action or actor", fmt.Errorf("%w: type=%q action=%q", errMalformedStream, truncate(string(ev.Type), 64), truncate(string(ev.Action), 64)))
 		return
 	}
+	if cur.seenBefore(ev) {
+		return
+	}
+	s.m.events.WithLabelValues(typ, action).Inc()
 	switch ev.Type {
 	case events.ContainerEventType:
 		s.containerEvent(ctx, action, ev)
@@ -430,5 +433,5 @@ func truncate(v string, n int) string {
 	if len(v) <= n {
 		return v
 	}
-	return v[:n] + "…"
+	return strings.ToValidUTF8(v[:n], "") + "…"
 }
