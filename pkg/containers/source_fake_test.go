@@ -153,7 +153,9 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	f.execs["e2"] = container.ExecInspectResponse{ID: "e2", ContainerID: c.ID, ProcessConfig: &container.ExecProcessConfig{
 		Entrypoint: "ls", Privileged: &no}}
 	f.mu.Unlock()
-	attrs := func(id string) map[string]string { return map[string]string{"execID": id, "name": "target", "image": "fake:1"} }
+	attrs := func(id string) map[string]string {
+		return map[string]string{"execID": id, "name": "target", "image": "fake:1"}
+	}
 	f.emit(events.ContainerEventType, "exec_create: sh -c id", c.ID, attrs("e1"))
 	f.emit(events.ContainerEventType, "exec_start: sh -c id", c.ID, attrs("e1"))
 	f.emit(events.ContainerEventType, "exec_start: ls", c.ID, attrs("e2"))
