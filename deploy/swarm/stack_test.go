@@ -1,0 +1,87 @@
+// Package swarm tests the Swarm stack file: Docker's own loader accepts it
+// (schema-validated, so a misspelt key fails) and it runs dockward as a
+// global service with read-only host mounts.
+package swarm
+
+import (
+	"os/exec"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dockward/dockward/internal/testenv"
+)
+
+type stack struct {
+	Services map[string]struct {
+		Image   string   `yaml:"image"`
+		CapAdd  []string `yaml:"cap_add"`
+		CapDrop []string `yaml:"cap_drop"`
+		Deploy  struct {
+			Mode string `yaml:"mode"`
+		} `yaml:"deploy"`
+		Networks map[string]any `yaml:"networks"`
+		Volumes  []struct {
+			Type     string `yaml:"type"`
+			Source   string `yaml:"source"`
+			Target   string `yaml:"target"`
+			ReadOnly bool   `yaml:"read_only"`
+		} `yaml:"volumes"`
+	} `yaml:"services"`
+	Networks map[string]struct {
+		External bool   `yaml:"external"`
+		Name     string `yaml:"name"`
+	} `yaml:"networks"`
+}
+
+func TestStackFileLoadsAsGlobalService(t *testing.T) {
+	docker := testenv.RequireCommand(t, "docker")
+	// `docker stack config` runs the same loader and schema validation as
+	// `docker stack deploy`, without needing a swarm.
+	out, err := exec.Command(docker, "stack", "config", "-c", "dockward-stack.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker stack config rejects the stack file: %v\n%s", err, out)
+	}
+	var s stack
+	if err := yaml.Unmarshal(out, &s); err != nil {
+		t.Fatalf("parsing the merged stack: %v\n%s", err, out)
+	}
+	svc, ok := s.Services["dockward"]
+	if !ok {
+		t.Fatalf("no dockward service in:\n%s", out)
+	}
+	if svc.Deploy.Mode != "global" {
+		t.Errorf("deploy.mode %q, want global (one agent per node)", svc.Deploy.Mode)
+	}
+	hostNet := false
+	for name := range svc.Networks {
+		if n := s.Networks[name]; n.External && n.Name == "host" {
+			hostNet = true
+		}
+	}
+	if !hostNet {
+		t.Error("the service must use the host network: audit events only reach the host's network namespace")
+	}
+	caps := map[string]bool{}
+	for _, c := range svc.CapAdd {
+		caps[c] = true
+	}
+	if !caps["AUDIT_CONTROL"] || !caps["AUDIT_READ"] {
+		t.Errorf("cap_add %v lacks AUDIT_CONTROL or AUDIT_READ", svc.CapAdd)
+	}
+	socket := false
+	for _, v := range svc.Volumes {
+		if v.Type != "bind" {
+			continue
+		}
+		if !v.ReadOnly {
+			t.Errorf("host mount %s is writable; host mounts must be read-only", v.Source)
+		}
+		if v.Source == "/var/run/docker.sock" && v.Target == "/var/run/docker.sock" {
+			socket = true
+		}
+	}
+	if !socket {
+		t.Error("the Docker socket is not mounted at /var/run/docker.sock")
+	}
+}
