@@ -1,9 +1,33 @@
 package main
 
-import "github.com/dockward/dockward/pkg/findings"
+import (
+	"go.uber.org/zap"
 
-// buildWatcher builds the watcher source from its config section.
-// It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
+	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/watcher"
+)
+
+// buildWatcher builds the host source (daemon settings, Docker files,
+// binary integrity) from the `host:` config section, and publishes the
+// dockerd PID it finds and its reload hook through the wiring.
 func buildWatcher(w *wiring, cfg Config) (findings.Source, error) {
-	return nil, nil
+	log := w.sourceLog("host")
+	var docker watcher.DockerAPI
+	if c, err := w.Docker(); err != nil {
+		log.Warn("no Docker client; judging the daemon without GET /info", zap.Error(err))
+	} else if c != nil {
+		docker = c
+	}
+	src, err := watcher.New(cfg.Host, watcher.Deps{
+		Docker:     docker,
+		Sink:       w.store.SourceSink("host"),
+		Log:        log,
+		Registerer: w.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.SetDockerdPID(src.DockerdPID)
+	w.OnDaemonReload(src.DaemonReloaded)
+	return src, nil
 }

@@ -1,13 +1,100 @@
 package watcher
 
-// Config is the `watcher` section of the agent's config file.
-// TODO(issue): extend with this source's settings.
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Config is the `host` section of the agent's config file.
 type Config struct {
 	Enabled bool `yaml:"enabled"`
+	// RootFS is where the host's root filesystem is mounted, like
+	// node_exporter's --path.rootfs: "/" on the host, "/host" in a container
+	// with the host's / mounted read-only. Every host path is looked up
+	// under it, and symlinks are resolved inside it.
+	RootFS string `yaml:"rootfs"`
+	// StateDir keeps the binary baseline across restarts (systemd's
+	// StateDirectory=dockward gives /var/lib/dockward).
+	StateDir string `yaml:"state_dir"`
+	// RescanInterval is the backstop rescan for what fsnotify misses.
+	RescanInterval time.Duration `yaml:"rescan_interval"`
+	// Debounce gathers a burst of file events (an editor's save, a package
+	// upgrade) into one judgement.
+	Debounce time.Duration `yaml:"debounce"`
+	// ExtraFiles are more files to hold to an owner and a maximum mode.
+	ExtraFiles []ExtraFile `yaml:"extra_files"`
+	// BinaryDirs are searched for Docker's binaries before the standard
+	// PATH directories.
+	BinaryDirs []string `yaml:"binary_dirs"`
+}
+
+// ExtraFile is one site-specific file rule.
+type ExtraFile struct {
+	Path  string `yaml:"path"`
+	Owner string `yaml:"owner"` // user name or uid; default root
+	Group string `yaml:"group"` // group name or gid; default root
+	Mode  string `yaml:"mode"`  // most permissive octal mode allowed, e.g. "0644"
 }
 
 // DefaultConfig is the built-in default.
-func DefaultConfig() Config { return Config{Enabled: true} }
+func DefaultConfig() Config {
+	return Config{
+		Enabled:        true,
+		RootFS:         "/",
+		StateDir:       "/var/lib/dockward",
+		RescanInterval: 5 * time.Minute,
+		Debounce:       200 * time.Millisecond,
+	}
+}
 
-// Validate reports the first invalid setting.
-func (c Config) Validate() error { return nil }
+// Validate reports every invalid setting.
+func (c Config) Validate() error {
+	var errs []error
+	if !path.IsAbs(c.RootFS) {
+		errs = append(errs, fmt.Errorf("rootfs: %q must be an absolute path (\"/\" on the host, \"/host\" in a container)", c.RootFS))
+	}
+	if !path.IsAbs(c.StateDir) {
+		errs = append(errs, fmt.Errorf("state_dir: %q must be an absolute path, such as /var/lib/dockward", c.StateDir))
+	}
+	if c.RescanInterval < time.Second {
+		errs = append(errs, fmt.Errorf("rescan_interval: %s is too short; use at least 1s (default 5m)", c.RescanInterval))
+	}
+	if c.Debounce < 0 || c.Debounce > 10*time.Second {
+		errs = append(errs, fmt.Errorf("debounce: %s must be between 0s and 10s (default 200ms)", c.Debounce))
+	}
+	for i, d := range c.BinaryDirs {
+		if !path.IsAbs(d) {
+			errs = append(errs, fmt.Errorf("binary_dirs[%d]: %q must be an absolute path", i, d))
+		}
+	}
+	for i, f := range c.ExtraFiles {
+		if err := f.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("extra_files[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f ExtraFile) validate() error {
+	if !path.IsAbs(f.Path) {
+		return fmt.Errorf("path: %q must be an absolute host path", f.Path)
+	}
+	if _, err := f.maxMode(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (f ExtraFile) maxMode() (uint32, error) {
+	if f.Mode == "" {
+		return 0o644, nil
+	}
+	m, err := strconv.ParseUint(f.Mode, 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("mode: %q is not an octal file mode such as \"0644\"", f.Mode)
+	}
+	return uint32(m), nil
+}

@@ -1,0 +1,264 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/client"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/watcher/daemonjson"
+)
+
+type daemonConfig = daemonjson.Config
+
+// scanner judges the host once per call to scan. It is used from one
+// goroutine at a time (the Source serialises calls).
+type scanner struct {
+	cfg    Config
+	fs     rootFS
+	docker DockerAPI
+	sink   findings.Sink
+	log    *zap.Logger
+	m      *metrics
+	now    func() time.Time
+
+	hashes map[string]hashed
+	base   *baseline
+	states map[string]fileState // last state of each watched path
+
+	// notes are the problems logged so far, by key; a problem is logged
+	// when it appears or changes, never on every rescan.
+	notes, curNotes map[string]string
+
+	pid     atomic.Int64
+	watched []watchedPath
+}
+
+// watchedPath is one path the Run loop watches through its parent.
+type watchedPath struct {
+	path string // host path
+	tree bool   // any change below it counts (certs.d)
+}
+
+func newScanner(cfg Config, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
+	return &scanner{
+		cfg: cfg, fs: newRootFS(cfg.RootFS), docker: docker, sink: sink, log: log, m: m, now: time.Now,
+		hashes: map[string]hashed{}, states: map[string]fileState{},
+		notes: map[string]string{}, curNotes: map[string]string{},
+	}
+}
+
+// scan judges the daemon, the files and the binaries, and replaces the
+// source's findings with the result.
+func (s *scanner) scan(ctx context.Context) {
+	start := s.now()
+	s.curNotes = map[string]string{}
+	in := s.gatherDaemon(ctx)
+	judged := map[string][]findings.Finding{"daemon": judgeDaemon(in)}
+	keep := map[string]bool{} // scopes left as they were because they could not be judged
+	var watched []watchedPath
+
+	ids := s.fs.loadIDs()
+	for _, r := range s.discoverFiles(in) {
+		scope := "file:" + r.Path
+		watched = append(watched, watchedPath{path: r.Path})
+		found, st, err := s.judgeFile(r, ids)
+		if st != nil {
+			s.observe(r.Path, *st)
+		}
+		if err != nil {
+			s.scanError(r.Path, err)
+			keep[scope] = true
+			continue
+		}
+		judged[scope] = found
+	}
+	watched = append(watched, watchedPath{path: "/etc/docker/certs.d", tree: true})
+	for _, u := range unitDirs {
+		watched = append(watched, watchedPath{path: u + "/docker.service.d", tree: true}, watchedPath{path: u + "/docker.socket.d", tree: true})
+	}
+	bins := s.discoverBinaries(in)
+	for b, found := range s.judgeBinaries(bins, start) {
+		judged[binaryScope(b)] = found
+	}
+	for _, b := range bins {
+		watched = append(watched, watchedPath{path: b})
+		if _, ok := judged[binaryScope(b)]; !ok {
+			keep[binaryScope(b)] = true
+		}
+	}
+	for scope, found := range judged {
+		s.sink.Set(scope, found)
+	}
+	for _, scope := range s.sink.Scopes() {
+		if _, ok := judged[scope]; !ok && !keep[scope] {
+			s.sink.Set(scope, nil) // the path is gone or no longer in use
+		}
+	}
+	for _, w := range watched {
+		if !w.tree {
+			s.m.changes.WithLabelValues(w.path)
+		}
+	}
+	s.watched = watched
+	s.endNotes()
+	end := s.now()
+	s.m.scans.Inc()
+	s.m.lastScan.Set(float64(end.UnixNano()) / 1e9)
+	s.m.duration.Set(end.Sub(start).Seconds())
+	s.m.watched.Set(float64(len(watched)))
+}
+
+// gatherDaemon collects the daemon's effective settings: daemon.json, the
+// running process's flags and sockets, and GET /info.
+func (s *scanner) gatherDaemon(ctx context.Context) *daemonInputs {
+	in := &daemonInputs{configPath: defaultDaemonJSON, flags: dockerdFlags{}}
+	s.readDaemonJSON(in)
+	pidfiles := []string{defaultPidfile}
+	if in.config != nil && in.config.Pidfile != nil {
+		pidfiles = append([]string{*in.config.Pidfile}, pidfiles...)
+	}
+	socket := in.unixSockets()[0]
+	proc, err := s.fs.findDockerd(pidfiles, socket)
+	if err != nil {
+		s.note("dockerd", reasonDockerdNotFound, "the running dockerd was not found; judging daemon.json and defaults only", zap.Error(err))
+		s.pid.Store(0)
+	} else {
+		in.proc = proc
+		s.pid.Store(int64(proc.PID))
+		if len(proc.Args) > 1 {
+			in.flags = parseDockerdFlags(proc.Args[1:])
+		}
+		if cf, ok := in.flags.last("config-file"); ok && path.Clean(cf) != in.configPath {
+			in.configPath = path.Clean(cf)
+			s.readDaemonJSON(in)
+		}
+		if l, err := s.fs.tcpListeners(proc.PID); err == nil {
+			in.tcpListeners = l
+		}
+	}
+	if s.docker != nil {
+		s.gatherInfo(ctx, in)
+	}
+	return in
+}
+
+func (s *scanner) gatherInfo(ctx context.Context, in *daemonInputs) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := s.docker.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		s.note("docker_info", reasonDockerInfo, "GET /info failed; judging from the process flags and daemon.json", zap.Error(err))
+		return
+	}
+	info := res.Info
+	in.info = &info
+	net, err := s.docker.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return // no default bridge (--bridge=none): icc falls back to the settings
+	}
+	if v, ok := net.Network.Options[bridgeICCOption]; ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			in.bridgeICC = &b
+		}
+	}
+}
+
+// readDaemonJSON reads and strictly parses in.configPath into in.
+func (s *scanner) readDaemonJSON(in *daemonInputs) {
+	in.config, in.configErr, in.configPresent = nil, nil, false
+	data, err := s.fs.readFile(in.configPath, daemonjson.MaxSize)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil && errorReason(err) == reasonSymlinkLoop:
+		// dockerd cannot read it either, so it will not start.
+		in.configPresent = true
+		in.configErr = fmt.Errorf("cannot be read: %w", err)
+		s.scanError(in.configPath, err)
+		return
+	case err != nil:
+		s.scanError(in.configPath, err) // unreadable to us: not judged
+		return
+	}
+	in.configPresent = true
+	cfg, err := daemonjson.Parse(data)
+	if err != nil {
+		in.configErr = err
+		s.note("daemon_json:"+in.configPath, reasonDaemonJSON, "daemon.json is invalid; dockerd will not start with it",
+			zap.String("path", in.configPath), zap.Error(err))
+		return
+	}
+	in.config = cfg
+}
+
+// observe records a path's state and counts a change from the last scan.
+func (s *scanner) observe(p string, st fileState) {
+	if prev, ok := s.states[p]; ok && prev != st {
+		s.m.changes.WithLabelValues(p).Inc()
+		s.log.Info("watched file changed", zap.String("path", p))
+	}
+	s.states[p] = st
+}
+
+// scanError counts an error reading path p and logs it once.
+func (s *scanner) scanError(p string, err error) {
+	reason := errorReason(err)
+	s.note("path:"+p, reason, "cannot judge path", zap.String("path", p), zap.Error(err))
+}
+
+// countError counts without logging (the caller logs).
+func (s *scanner) countError(reason string) { s.m.errors.WithLabelValues(reason).Inc() }
+
+// note counts a problem on every scan that meets it, and logs it when it
+// is new or different from the last scan's.
+func (s *scanner) note(key, reason, msg string, fields ...zap.Field) {
+	s.countError(reason)
+	text := msg
+	for _, f := range fields {
+		if f.Key == "error" {
+			if e, ok := f.Interface.(error); ok {
+				text += ": " + e.Error()
+			}
+		}
+	}
+	s.curNotes[key] = text
+	if s.notes[key] != text {
+		s.notes[key] = text
+		s.log.Warn(msg, append(fields, zap.String("reason", reason))...)
+	}
+}
+
+// logOnce logs a problem already counted, once while it lasts.
+func (s *scanner) logOnce(key, msg string, fields ...zap.Field) {
+	s.curNotes[key] = msg
+	if s.notes[key] != msg {
+		s.notes[key] = msg
+		s.log.Warn(msg, fields...)
+	}
+}
+
+// endNotes forgets problems that did not recur, logging that they cleared.
+func (s *scanner) endNotes() {
+	for key := range s.notes {
+		if _, ok := s.curNotes[key]; !ok {
+			delete(s.notes, key)
+			if p, ok := strings.CutPrefix(key, "path:"); ok {
+				s.log.Info("path can be judged again", zap.String("path", p))
+			}
+		}
+	}
+}
+
+func logPath(p string) zap.Field      { return zap.String("path", p) }
+func logErr(err error) zap.Field      { return zap.Error(err) }
+func logString(k, v string) zap.Field { return zap.String(k, v) }

@@ -1,0 +1,236 @@
+// Package watcher is the host source: it judges the Docker daemon's
+// effective settings (CIS 2.x), the ownership and modes of Docker's files
+// (CIS 3.x) and the integrity of Docker's binaries, and watches them with
+// fsnotify so that a change is judged at once.
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// Deps is what the agent passes in.
+type Deps struct {
+	Docker     DockerAPI // nil: judge without GET /info
+	Sink       findings.Sink
+	Log        *zap.Logger
+	Registerer prometheus.Registerer
+}
+
+// Source is the host source (findings.Source).
+type Source struct {
+	cfg    Config
+	log    *zap.Logger
+	mu     sync.Mutex // serialises scans
+	s      *scanner
+	reload chan struct{}
+}
+
+var _ findings.Source = (*Source)(nil)
+
+// New builds the source. It fails on an invalid config, a missing root
+// filesystem, or metrics that cannot be registered.
+func New(cfg Config, d Deps) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("host config: %w", err)
+	}
+	if fi, err := os.Stat(cfg.RootFS); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("host rootfs %q is not a readable directory (mount the host's / there, read-only): %v", cfg.RootFS, err)
+	}
+	if d.Sink == nil {
+		return nil, errors.New("host source: no findings sink")
+	}
+	log := d.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m, err := newMetrics(d.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("registering host metrics: %w", err)
+	}
+	return &Source{cfg: cfg, log: log, s: newScanner(cfg, d.Docker, d.Sink, log, m), reload: make(chan struct{}, 1)}, nil
+}
+
+// Name is the source's name in logs, /readyz and config.
+func (src *Source) Name() string { return "host" }
+
+// DockerdPID is the PID of the running dockerd as of the last judgement
+// (0 when unknown). Safe to call from any goroutine.
+func (src *Source) DockerdPID() int { return int(src.s.pid.Load()) }
+
+// DaemonReloaded asks for the daemon's settings to be judged again (dockerd
+// reloaded daemon.json on SIGHUP). It never blocks.
+func (src *Source) DaemonReloaded() {
+	select {
+	case src.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Scan judges everything once.
+func (src *Source) Scan(ctx context.Context) error {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	src.s.scan(ctx)
+	return ctx.Err()
+}
+
+// Run judges at start, then again after every change fsnotify reports
+// (debounced), every daemon reload, and every RescanInterval.
+func (src *Source) Run(ctx context.Context, ready func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		src.s.countError(reasonWatch)
+		src.log.Error("fsnotify unavailable; relying on the periodic rescan", zap.Error(err), zap.Duration("rescan_interval", src.cfg.RescanInterval))
+	} else {
+		defer w.Close()
+	}
+	dirs := newWatchSet(src.s.fs, w, src.log, src.s)
+	if err := src.Scan(ctx); err != nil {
+		return nil
+	}
+	dirs.update(src.s.watched)
+	ready()
+
+	ticker := time.NewTicker(src.cfg.RescanInterval)
+	defer ticker.Stop()
+	var debounce <-chan time.Time
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	rescan := func() {
+		debounce = nil
+		if src.Scan(ctx) == nil {
+			dirs.update(src.s.watched)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if dirs.relevant(ev.Name) && debounce == nil {
+				debounce = time.After(src.cfg.Debounce)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// An overflowed queue lost events: judge everything now.
+			src.s.countError(reasonWatch)
+			src.log.Warn("fsnotify error; rescanning", zap.Error(err))
+			if debounce == nil {
+				debounce = time.After(src.cfg.Debounce)
+			}
+		case <-debounce:
+			rescan()
+		case <-src.reload:
+			rescan()
+		case <-ticker.C:
+			rescan()
+		}
+	}
+}
+
+// watchSet keeps fsnotify watches on the parent directory of every watched
+// path: an atomic replace (write a temporary file, rename it over the old
+// one) swaps the inode, which a watch on the file itself would lose.
+type watchSet struct {
+	fs    rootFS
+	w     *fsnotify.Watcher
+	log   *zap.Logger
+	s     *scanner
+	dirs  map[string]map[string]bool // local dir -> base names ("" = any)
+	added map[string]bool
+}
+
+func newWatchSet(fs rootFS, w *fsnotify.Watcher, log *zap.Logger, s *scanner) *watchSet {
+	return &watchSet{fs: fs, w: w, log: log, s: s, added: map[string]bool{}}
+}
+
+func (ws *watchSet) update(paths []watchedPath) {
+	want := map[string]map[string]bool{}
+	addName := func(dir, base string) {
+		if want[dir] == nil {
+			want[dir] = map[string]bool{}
+		}
+		want[dir][base] = true
+	}
+	for _, p := range paths {
+		// Watch the parent as named and as resolved: a symlinked file's
+		// target may live elsewhere.
+		for _, hp := range ws.names(p.path) {
+			dir, err := ws.fs.resolve(path.Dir(hp))
+			if err != nil {
+				continue
+			}
+			addName(ws.fs.local(dir), path.Base(hp))
+		}
+		if p.tree {
+			if real, err := ws.fs.resolve(p.path); err == nil {
+				root := ws.fs.local(real)
+				_ = filepath.WalkDir(root, func(lp string, d os.DirEntry, err error) error {
+					if err == nil && d.IsDir() {
+						addName(lp, "")
+					}
+					return nil
+				})
+			}
+		}
+	}
+	ws.dirs = want
+	if ws.w == nil {
+		return
+	}
+	for dir := range want {
+		if ws.added[dir] {
+			continue
+		}
+		if err := ws.w.Add(dir); err != nil {
+			ws.s.note("watch:"+dir, reasonWatch, "cannot watch directory; the periodic rescan covers it", zap.String("path", dir), zap.Error(err))
+			continue
+		}
+		ws.added[dir] = true
+	}
+	for dir := range ws.added {
+		if _, ok := want[dir]; !ok {
+			_ = ws.w.Remove(dir)
+			delete(ws.added, dir)
+		}
+	}
+}
+
+// names returns p and, when it is a symlink, what it resolves to.
+func (ws *watchSet) names(p string) []string {
+	out := []string{p}
+	if real, err := ws.fs.resolve(p); err == nil && real != p {
+		out = append(out, real)
+	}
+	return out
+}
+
+// relevant reports whether an event's local path is one we watch.
+func (ws *watchSet) relevant(local string) bool {
+	dir, base := filepath.Dir(local), filepath.Base(local)
+	names := ws.dirs[dir]
+	return names[base] || names[""]
+}
