@@ -1,9 +1,23 @@
 package main
 
-import "github.com/dockward/dockward/pkg/findings"
+import (
+	"github.com/dockward/dockward/pkg/auditd"
+	"github.com/dockward/dockward/pkg/findings"
+)
 
-// buildAuditd builds the auditd source from its config section.
-// It returns (nil, nil) while the source is not built yet, and the agent then runs without it.
+// buildAuditd builds the kernel audit source from the `audit:` section.
+// Container names and the dockerd PID come from the other sources through
+// the wiring, read lazily, so build order does not matter. Mode off still
+// builds the source, so dockward_audit_up{mode="off"} tells it is off.
 func buildAuditd(w *wiring, cfg Config) (findings.Source, error) {
-	return nil, nil
+	if !cfg.Audit.Enabled {
+		return nil, nil
+	}
+	return auditd.New(cfg.Audit, auditd.Options{
+		Log:           w.sourceLog("audit"),
+		Registerer:    w.reg,
+		Sink:          w.store.SourceSink("audit"),
+		ContainerName: w.ContainerName,
+		DockerdPID:    w.DockerdPID,
+	})
 }

@@ -1,0 +1,255 @@
+package auditd
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// unsetID is the kernel's "no id" value (auid of a process that never
+// logged in), printed as 4294967295 or -1.
+const unsetID = -1
+
+// Event is one reassembled syscall event, with the fields dockward uses.
+type Event struct {
+	Serial uint32
+	Time   time.Time
+	// Key is the first key of the rule that matched.
+	Key string
+	// Keys are all the keys the matching rule carries.
+	Keys      []string
+	Arch      string
+	Syscall   string
+	SyscallNr int64
+	Success   bool
+	Exit      int64
+	PID, PPID int64
+	UID, AUID int64 // unsetID when unset
+	// UIDName and AUIDName come from an ENRICHED log; empty otherwise.
+	UIDName, AUIDName string
+	Comm, Exe         string
+	CWD               string
+	Proctitle         string
+	Paths             []PathItem
+	HasSyscall        bool
+}
+
+// PathItem is one PATH record.
+type PathItem struct {
+	Name     string
+	NameType string
+}
+
+// Path is the object of the event: the first path that is not a parent
+// directory lookup, made absolute against the working directory.
+func (e *Event) Path() string {
+	var name string
+	for _, p := range e.Paths {
+		if p.NameType != "PARENT" && p.Name != "" {
+			name = p.Name
+			break
+		}
+	}
+	if name == "" && len(e.Paths) > 0 {
+		name = e.Paths[0].Name
+	}
+	if name == "" {
+		return ""
+	}
+	if !strings.HasPrefix(name, "/") && e.CWD != "" {
+		name = path.Join(e.CWD, name)
+	}
+	return name
+}
+
+// AllPaths lists every path of the event (a rename has a source and a
+// target), absolute, parents left out.
+func (e *Event) AllPaths() []string {
+	var out []string
+	for _, p := range e.Paths {
+		if p.NameType == "PARENT" || p.Name == "" {
+			continue
+		}
+		n := p.Name
+		if !strings.HasPrefix(n, "/") && e.CWD != "" {
+			n = path.Join(e.CWD, n)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BuildEvent assembles an event from the records of one serial. Bodies
+// are the record text after the stamp. It returns the number of fields it
+// could not parse, so a malformed record is counted, not lost.
+func BuildEvent(msgs []*auparse.AuditMessage, ev *Event) (bad int) {
+	*ev = Event{UID: unsetID, AUID: unsetID}
+	if len(msgs) > 0 {
+		ev.Serial, ev.Time = msgs[0].Sequence, msgs[0].Timestamp
+	}
+	for _, m := range msgs {
+		raw, enriched := splitEnriched(m.RawData)
+		switch m.RecordType {
+		case typeSyscall:
+			ev.HasSyscall = true
+			bad += ev.syscallFields(raw)
+			ev.enrichedFields(enriched)
+		case typePath:
+			var p PathItem
+			for i := 0; ; {
+				k, v, next, ok := nextField(raw, i)
+				if !ok {
+					break
+				}
+				i = next
+				switch k {
+				case "name":
+					s, good := decodeString(v)
+					if !good {
+						bad++
+					}
+					p.Name = s
+				case "nametype":
+					p.NameType = v
+				}
+			}
+			ev.Paths = append(ev.Paths, p)
+		case typeCWD:
+			if v, ok := field(raw, "cwd"); ok {
+				s, good := decodeString(v)
+				if !good {
+					bad++
+				}
+				ev.CWD = s
+			}
+		case typeProctitle:
+			if v, ok := field(raw, "proctitle"); ok {
+				s, good := decodeString(v)
+				if !good {
+					bad++
+				}
+				ev.Proctitle = s
+			}
+		}
+	}
+	return bad
+}
+
+// field finds one field's raw value.
+func field(s, key string) (string, bool) {
+	for i := 0; ; {
+		k, v, next, ok := nextField(s, i)
+		if !ok {
+			return "", false
+		}
+		if k == key {
+			return v, true
+		}
+		i = next
+	}
+}
+
+// syscallFields reads a SYSCALL record's raw fields.
+func (ev *Event) syscallFields(raw string) (bad int) {
+	var archNr uint32
+	for i := 0; ; {
+		k, v, next, ok := nextField(raw, i)
+		if !ok {
+			break
+		}
+		i = next
+		good := true
+		switch k {
+		case "arch":
+			archNr, good = parseHex32(v)
+		case "syscall":
+			ev.SyscallNr, good = parseInt(v)
+		case "success":
+			ev.Success = v == "yes"
+		case "exit":
+			ev.Exit, good = parseInt(v)
+		case "pid":
+			ev.PID, good = parseInt(v)
+		case "ppid":
+			ev.PPID, good = parseInt(v)
+		case "uid":
+			ev.UID, good = parseID(v)
+		case "auid":
+			ev.AUID, good = parseID(v)
+		case "comm":
+			ev.Comm, good = decodeString(v)
+		case "exe":
+			ev.Exe, good = decodeString(v)
+		case "key":
+			var s string
+			s, good = decodeString(v)
+			if s != "" {
+				ev.Keys = strings.Split(s, keySeparator)
+				ev.Key = ev.Keys[0]
+			}
+		}
+		if !good {
+			bad++
+		}
+	}
+	ev.Arch = archName(archNr)
+	ev.Syscall = syscallName(ev.Arch, ev.SyscallNr)
+	return bad
+}
+
+// enrichedFields takes the names auditd already resolved.
+func (ev *Event) enrichedFields(enriched string) {
+	for i := 0; enriched != ""; {
+		k, v, next, ok := nextField(enriched, i)
+		if !ok {
+			return
+		}
+		i = next
+		switch k {
+		case "SYSCALL":
+			ev.Syscall = v
+		case "UID":
+			ev.UIDName, _ = decodeString(v)
+		case "AUID":
+			ev.AUIDName, _ = decodeString(v)
+		}
+	}
+}
+
+// parseID parses a uid-like value; 4294967295 and -1 mean unset.
+func parseID(v string) (int64, bool) {
+	n, ok := parseInt(v)
+	if !ok {
+		return unsetID, false
+	}
+	if n == 4294967295 || n < 0 {
+		return unsetID, true
+	}
+	return n, true
+}
+
+var archNames = map[uint32]string{}
+
+func init() {
+	for a, n := range auparse.AuditArchNames {
+		archNames[uint32(a)] = n
+	}
+}
+
+func archName(nr uint32) string {
+	if n, ok := archNames[nr]; ok {
+		return n
+	}
+	return fmt.Sprintf("unknown[%x]", nr)
+}
+
+func syscallName(arch string, nr int64) string {
+	if n, ok := auparse.AuditSyscalls[arch][int(nr)]; ok {
+		return n
+	}
+	return strconv.FormatInt(nr, 10)
+}

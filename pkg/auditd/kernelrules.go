@@ -1,0 +1,203 @@
+package auditd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/rule"
+	"github.com/elastic/go-libaudit/v2/rule/flags"
+)
+
+// Kernel ABI constants of struct audit_rule_data (include/uapi/linux/audit.h).
+const (
+	ruleMaxFields   = 64
+	ruleMaskWords   = 64
+	ruleHeaderBytes = 4*3 + 4*ruleMaskWords + 3*4*ruleMaxFields + 4
+
+	filterExit   = 0x04
+	actionAlways = 2
+
+	fieldArch     = 11
+	fieldWatch    = 105
+	fieldPerm     = 106
+	fieldDir      = 107
+	fieldFiletype = 108
+	fieldExe      = 112
+	fieldKey      = 210
+
+	permWrite = 2
+	permAttr  = 8
+
+	opEqual = 0x40000000
+)
+
+// keySeparator joins several keys of one rule (auditctl's AUDIT_KEY_SEPARATOR).
+const keySeparator = "\x01"
+
+// KernelRule is one rule of the kernel's list, decoded from its binary form.
+type KernelRule struct {
+	Filter, Action uint32
+	// Path is the watched path of a path= (file) or dir= (tree) field.
+	Path string
+	Dir  bool
+	Perm uint32
+	Keys []string
+	// Restricted is set when the rule carries filters other than arch,
+	// path, dir, perm, filetype and key, so it covers only some writers.
+	Restricted bool
+}
+
+// DecodeRule decodes one AUDIT_LIST_RULES payload structurally. Strings in
+// the buffer follow the order of the string-valued fields.
+func DecodeRule(wire []byte) (KernelRule, error) {
+	var r KernelRule
+	if len(wire) < ruleHeaderBytes {
+		return r, fmt.Errorf("audit rule of %d bytes is shorter than its %d-byte header", len(wire), ruleHeaderBytes)
+	}
+	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(wire[off:]) }
+	r.Filter, r.Action = u32(0), u32(4)
+	count := int(u32(8))
+	if count > ruleMaxFields {
+		return r, fmt.Errorf("audit rule has %d fields, more than the kernel's %d", count, ruleMaxFields)
+	}
+	fieldsOff := 12 + 4*ruleMaskWords
+	valuesOff := fieldsOff + 4*ruleMaxFields
+	flagsOff := valuesOff + 4*ruleMaxFields
+	bufLen := int(u32(flagsOff + 4*ruleMaxFields))
+	buf := wire[ruleHeaderBytes:]
+	if bufLen > len(buf) {
+		return r, fmt.Errorf("audit rule string buffer claims %d bytes, has %d", bufLen, len(buf))
+	}
+	buf = buf[:bufLen]
+	for i := 0; i < count; i++ {
+		field, value, op := u32(fieldsOff+4*i), u32(valuesOff+4*i), u32(flagsOff+4*i)
+		var str string
+		if stringField(field) {
+			if int(value) > len(buf) {
+				return r, fmt.Errorf("audit rule field %d claims a %d-byte string, %d left", field, value, len(buf))
+			}
+			str, buf = string(buf[:value]), buf[value:]
+		}
+		switch field {
+		case fieldWatch, fieldDir:
+			r.Path, r.Dir = str, field == fieldDir
+			if op != opEqual {
+				r.Restricted = true
+			}
+		case fieldKey:
+			r.Keys = append(r.Keys, strings.Split(str, keySeparator)...)
+		case fieldPerm:
+			r.Perm = value
+		case fieldArch, fieldFiletype:
+		default:
+			r.Restricted = true
+		}
+	}
+	return r, nil
+}
+
+// stringField lists the fields whose value is a length into the buffer.
+func stringField(f uint32) bool {
+	switch {
+	case f >= 13 && f <= 17, f >= 19 && f <= 23: // LSM subject and object fields
+		return true
+	}
+	switch f {
+	case fieldWatch, fieldDir, fieldExe, fieldKey:
+		return true
+	}
+	return false
+}
+
+// Covers reports whether the rule audits writes to path: an unrestricted
+// always,exit rule with write permission on the path itself, or a dir=
+// rule on a directory containing it.
+func (r KernelRule) Covers(path string) bool {
+	if r.Filter != filterExit || r.Action != actionAlways || r.Restricted || r.Path == "" {
+		return false
+	}
+	if r.Perm != 0 && r.Perm&permWrite == 0 {
+		return false
+	}
+	return r.Path == path || (r.Dir && under(path, r.Path))
+}
+
+// HasKey reports whether the rule carries key.
+func (r KernelRule) HasKey(key string) bool {
+	for _, k := range r.Keys {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildRule builds the kernel rule for a watch: `-w PATH -p wa -k KEY`
+// through go-libaudit's flag parser and rule builder, which choose a dir=
+// rule for directories and path= otherwise.
+func BuildRule(w Watch) ([]byte, error) {
+	if strings.ContainsAny(w.Path, " \t\n\"'\\") {
+		return buildRuleDirect(w)
+	}
+	r, err := flags.Parse(fmt.Sprintf("-w %s -p wa -k %s", w.Path, w.Key))
+	if err != nil {
+		return nil, fmt.Errorf("audit rule for %s: %w", w.Path, err)
+	}
+	wf, err := rule.Build(r)
+	if err != nil {
+		return nil, fmt.Errorf("audit rule for %s: %w", w.Path, err)
+	}
+	return wf, nil
+}
+
+// buildRuleDirect builds the rule from go-libaudit's rule type directly, for
+// paths the flag parser would split.
+func buildRuleDirect(w Watch) ([]byte, error) {
+	wf, err := rule.Build(&rule.FileWatchRule{Type: rule.FileWatchRuleType, Path: w.Path,
+		Permissions: []rule.AccessType{rule.WriteAccessType, rule.AttributeChangeAccessType}, Keys: []string{w.Key}})
+	if err != nil {
+		return nil, fmt.Errorf("audit rule for %s: %w", w.Path, err)
+	}
+	return wf, nil
+}
+
+// errRuleExists is how go-libaudit reports EEXIST on AddRule.
+var errRuleExists = errors.New("rule exists")
+
+// Coverage is the judgement of one watch against the kernel's rules.
+type Coverage struct {
+	Watch   Watch
+	Exists  bool // the path exists on this host
+	Covered bool
+	// ByKey is the key of the first covering rule (which sets the key
+	// events carry); empty when not covered.
+	ByKey string
+}
+
+// CheckCoverage judges every watch against the decoded kernel rules. exists
+// reports whether a path exists on the host.
+func CheckCoverage(ws []Watch, rules []KernelRule, exists func(string) bool) []Coverage {
+	out := make([]Coverage, 0, len(ws))
+	for _, w := range ws {
+		c := Coverage{Watch: w, Exists: exists(w.Path)}
+		for _, r := range rules {
+			if r.Covers(w.Path) {
+				c.Covered = true
+				if len(r.Keys) > 0 {
+					c.ByKey = r.Keys[0]
+				}
+				break
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// ownRule reports whether kernel rule r is the rule dockward builds for w.
+func ownRule(r KernelRule, w Watch) bool {
+	return r.Filter == filterExit && r.Action == actionAlways && !r.Restricted &&
+		r.Path == w.Path && r.Perm == permWrite|permAttr && r.HasKey(w.Key)
+}

@@ -1,0 +1,111 @@
+package auditd
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Receive error reasons; ENOBUFS is the kernel dropping records for a slow
+// multicast reader, the only loss signal that mode has.
+const (
+	reasonENOBUFS = "enobufs"
+	reasonOther   = "other"
+)
+
+// metrics are the audit source's own series. They are counters the
+// source increments directly, plus the up and backlog gauges it sets.
+type metrics struct {
+	up             *prometheus.GaugeVec
+	events         *prometheus.CounterVec
+	kernelLost     prometheus.Counter
+	backlog        prometheus.Gauge
+	receiveErrors  *prometheus.CounterVec
+	sequenceGaps   prometheus.Counter
+	lateRecords    prometheus.Counter
+	parseErrors    prometheus.Counter
+	records        prometheus.Counter
+	reinstalled    *prometheus.CounterVec
+	eventsByKey    map[eventLabel]prometheus.Counter
+	reinstalledKey map[string]prometheus.Counter
+}
+
+type eventLabel struct {
+	key      string
+	expected bool
+}
+
+func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
+	m := &metrics{
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dockward_audit_up",
+			Help: "1 for the mode the audit source runs in while it receives records (or follows the log file), else 0."}, []string{"mode"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_events_total",
+			Help: "Audit events on Docker's watched paths, by watch key and whether the writer is an expected one."}, []string{"key", "expected"}),
+		kernelLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_kernel_lost_total",
+			Help: "Records the kernel dropped (its lost counter, polled) since the source started."}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_audit_backlog",
+			Help: "Records waiting in the kernel's audit queue at the last poll."}),
+		receiveErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_receive_errors_total",
+			Help: "Errors receiving from the audit netlink socket; enobufs means records were dropped."}, []string{"reason"}),
+		sequenceGaps: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_sequence_gaps_total",
+			Help: "Audit serials that never arrived (events lost between the kernel and dockward)."}),
+		lateRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_late_records_total",
+			Help: "Audit events that arrived after a later serial (out of order, not lost)."}),
+		parseErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_parse_errors_total",
+			Help: "Audit records or fields that could not be parsed."}),
+		records: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_records_total",
+			Help: "Audit records received or read."}),
+		reinstalled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_rules_reinstalled_total",
+			Help: "dockward's audit rules found removed from the kernel and installed again, by watch key."}, []string{"key"}),
+		eventsByKey:    map[eventLabel]prometheus.Counter{},
+		reinstalledKey: map[string]prometheus.Counter{},
+	}
+	for _, mode := range Modes {
+		m.up.WithLabelValues(string(mode)).Set(0)
+	}
+	for _, r := range []string{reasonENOBUFS, reasonOther} {
+		m.receiveErrors.WithLabelValues(r)
+	}
+	for _, k := range keys {
+		m.eventCounter(k, true)
+		m.eventCounter(k, false)
+		if _, ok := m.reinstalledKey[k]; !ok {
+			m.reinstalledKey[k] = m.reinstalled.WithLabelValues(k)
+		}
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.up, m.events, m.kernelLost, m.backlog, m.receiveErrors,
+			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("registering audit metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// eventCounter returns the counter for one (key, expected) pair. Keys are
+// the configured watch keys only, so the label stays bounded.
+func (m *metrics) eventCounter(key string, expected bool) prometheus.Counter {
+	l := eventLabel{key, expected}
+	c, ok := m.eventsByKey[l]
+	if !ok {
+		exp := "false"
+		if expected {
+			exp = "true"
+		}
+		c = m.events.WithLabelValues(key, exp)
+		m.eventsByKey[l] = c
+	}
+	return c
+}
+
+func (m *metrics) setMode(mode Mode, up bool) {
+	for _, md := range Modes {
+		v := 0.0
+		if md == mode && up {
+			v = 1
+		}
+		m.up.WithLabelValues(string(md)).Set(v)
+	}
+}

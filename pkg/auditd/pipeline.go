@@ -1,0 +1,291 @@
+package auditd
+
+import (
+	"fmt"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/auparse"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Pipeline turns raw records into classified events: header parse,
+// reassembly (go-libaudit's Reassembler), field parse, classification
+// against the watches' expected writers, then a counter increment and, for
+// unexpected writers, one log line with every actor field. It is not safe
+// for concurrent use: one goroutine feeds it and calls Maintain.
+type Pipeline struct {
+	watches  []Watch
+	byKey    map[string]int
+	expected map[string]map[string]bool
+	reasm    *libaudit.Reassembler
+	gaps     *gapTracker
+	m        *metrics
+	log      *zap.Logger
+	users    *userCache
+
+	containerName func(id string) (string, bool)
+	procRoot      string
+	// onConfigChange is called for every CONFIG_CHANGE record (a rule
+	// added or removed), so unicast mode can check its rules at once.
+	onConfigChange func()
+	// onEvent, when set, sees every classified event (tests).
+	onEvent func(ev *Event, w Watch, expected bool)
+
+	ev              Event
+	reported, lateN uint64
+}
+
+// PipelineOptions are the pipeline's collaborators.
+type PipelineOptions struct {
+	Log *zap.Logger
+	// ContainerName resolves a container ID to its name; may be nil.
+	ContainerName func(id string) (string, bool)
+	// ReassemblyTimeout bounds how long an incomplete event is held.
+	ReassemblyTimeout time.Duration
+}
+
+// maxInFlight is how many events the reassembler holds while waiting for
+// their last record; beyond it the oldest is emitted as it is.
+const maxInFlight = 256
+
+func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.ReassemblyTimeout <= 0 {
+		o.ReassemblyTimeout = 2 * time.Second
+	}
+	p := &Pipeline{
+		watches:       ws,
+		byKey:         map[string]int{},
+		expected:      map[string]map[string]bool{},
+		gaps:          newGapTracker(),
+		m:             m,
+		log:           o.Log,
+		users:         newUserCache(),
+		containerName: o.ContainerName,
+		procRoot:      "/proc",
+	}
+	for i, w := range ws {
+		if _, ok := p.byKey[w.Key]; !ok {
+			p.byKey[w.Key] = i
+		}
+		set := p.expected[w.Key]
+		if set == nil {
+			set = map[string]bool{}
+			p.expected[w.Key] = set
+		}
+		for _, e := range w.Expected {
+			set[e] = true
+		}
+	}
+	r, err := libaudit.NewReassembler(maxInFlight, o.ReassemblyTimeout, p)
+	if err != nil {
+		return nil, fmt.Errorf("audit reassembler: %w", err)
+	}
+	p.reasm = r
+	return p, nil
+}
+
+// PushKernel feeds one netlink record. data is copied.
+func (p *Pipeline) PushKernel(typ auparse.AuditMessageType, data []byte) {
+	p.m.records.Inc()
+	h, body, err := ParseStamp(typ, string(data))
+	if err != nil {
+		p.m.parseErrors.Inc()
+		return
+	}
+	p.push(h, body)
+}
+
+// PushLine feeds one auditd log line (RAW or ENRICHED).
+func (p *Pipeline) PushLine(line string) {
+	p.m.records.Inc()
+	h, body, err := ParseLogLine(line)
+	if err != nil {
+		if err != errEmptyLine {
+			p.m.parseErrors.Inc()
+		}
+		return
+	}
+	p.push(h, body)
+}
+
+func (p *Pipeline) push(h Header, body string) {
+	msg := &auparse.AuditMessage{
+		RecordType: h.Type,
+		Timestamp:  time.Unix(h.Sec, int64(h.Msec)*int64(time.Millisecond)),
+		Sequence:   h.Serial,
+		RawData:    body,
+	}
+	p.reasm.PushMessage(msg)
+	// Records outside the syscall family (1300-1399) are events of their
+	// own and never get an EOE; end them now rather than after a timeout,
+	// which would hold every later event back.
+	if h.Type != typeEOE && (h.Type < 1300 || h.Type >= 1400) {
+		p.reasm.PushMessage(&auparse.AuditMessage{RecordType: typeEOE, Sequence: h.Serial, Timestamp: msg.Timestamp})
+	}
+}
+
+// Maintain emits events whose last record is overdue.
+func (p *Pipeline) Maintain() { _ = p.reasm.Maintain() }
+
+// Close emits everything held and counts serials still missing as lost.
+func (p *Pipeline) Close() {
+	_ = p.reasm.Close()
+	p.gaps.flush()
+	p.syncGaps()
+}
+
+// EventsLost implements libaudit.Stream. The reassembler's figure wraps to
+// about 2^32 for a single out-of-order serial, so it is not used; gaps are
+// counted by the pipeline's own tracker.
+func (p *Pipeline) EventsLost(int) {}
+
+// ReassemblyComplete implements libaudit.Stream.
+func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	p.gaps.observe(msgs[0].Sequence)
+	p.syncGaps()
+	for _, m := range msgs {
+		if m.RecordType == typeConfig && p.onConfigChange != nil {
+			p.onConfigChange()
+		}
+	}
+	if bad := BuildEvent(msgs, &p.ev); bad > 0 {
+		p.m.parseErrors.Add(float64(bad))
+	}
+	ev := &p.ev
+	if !ev.HasSyscall {
+		return
+	}
+	var path string
+	if _, known := p.byKey[ev.Key]; !known {
+		path = ev.Path()
+	}
+	w, ok := watchFor(p.watches, p.byKey, ev.Key, path)
+	if !ok {
+		return
+	}
+	expected := p.expected[w.Key][ev.Exe]
+	p.m.eventCounter(w.Key, expected).Inc()
+	if p.onEvent != nil {
+		p.onEvent(ev, w, expected)
+	}
+	if !expected {
+		p.logUnexpected(ev, w)
+	}
+}
+
+// syncGaps moves the tracker's totals into the counters.
+func (p *Pipeline) syncGaps() {
+	if d := p.gaps.lost - p.reported; d > 0 {
+		p.m.sequenceGaps.Add(float64(d))
+		p.reported = p.gaps.lost
+	}
+	if d := p.gaps.late - p.lateN; d > 0 {
+		p.m.lateRecords.Add(float64(d))
+		p.lateN = p.gaps.late
+	}
+}
+
+// Actor is who did it, as logged.
+type Actor struct {
+	Exe, Comm                  string
+	PID, PPID, UID, AUID       int64
+	User, AUIDUser             string
+	ContainerID, ContainerName string
+}
+
+// MarshalLogObject writes the actor as the `actor` object of a log line.
+func (a Actor) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("exe", a.Exe)
+	enc.AddString("comm", a.Comm)
+	enc.AddInt64("pid", a.PID)
+	enc.AddInt64("ppid", a.PPID)
+	enc.AddInt64("uid", a.UID)
+	enc.AddInt64("auid", a.AUID)
+	enc.AddString("user", a.User)
+	enc.AddString("auid_user", a.AUIDUser)
+	if a.ContainerID != "" {
+		_ = enc.AddObject("container", containerObj{a.ContainerID, a.ContainerName})
+	}
+	return nil
+}
+
+type containerObj struct{ id, name string }
+
+func (c containerObj) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("id", shortID(c.id))
+	enc.AddString("name", c.name)
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// attribute resolves the actor of an event: names (cached) and, when the
+// process or its parent lives in a container cgroup, the container.
+func (p *Pipeline) attribute(ev *Event) Actor {
+	a := Actor{Exe: ev.Exe, Comm: ev.Comm, PID: ev.PID, PPID: ev.PPID, UID: ev.UID, AUID: ev.AUID,
+		User: ev.UIDName, AUIDUser: ev.AUIDName}
+	if a.User == "" {
+		a.User = p.users.name(ev.UID)
+	}
+	if a.AUIDUser == "" {
+		a.AUIDUser = p.users.name(ev.AUID)
+	}
+	// A short-lived process may be gone already; its parent (a shell in
+	// the same container) usually is not.
+	a.ContainerID = containerOf(p.procRoot, ev.PID)
+	if a.ContainerID == "" {
+		a.ContainerID = containerOf(p.procRoot, ev.PPID)
+	}
+	if a.ContainerID != "" && p.containerName != nil {
+		a.ContainerName, _ = p.containerName(a.ContainerID)
+	}
+	return a
+}
+
+// logUnexpected writes the one log line of an event by an unexpected
+// writer: error for binaries, warn for configuration and state.
+func (p *Pipeline) logUnexpected(ev *Event, w Watch) {
+	level := zapcore.WarnLevel
+	if w.Kind == KindBinary {
+		level = zapcore.ErrorLevel
+	}
+	ce := p.log.Check(level, "audit event by an unexpected writer")
+	if ce == nil {
+		return
+	}
+	a := p.attribute(ev)
+	fields := []zap.Field{
+		zap.String("key", w.Key),
+		zap.String("path", ev.Path()),
+		zap.String("watch", w.Path),
+		zap.String("syscall", ev.Syscall),
+		zap.Bool("success", ev.Success),
+		zap.Int64("exit", ev.Exit),
+		zap.Object("actor", a),
+		zap.Uint32("serial", ev.Serial),
+		zap.Time("event_time", ev.Time),
+	}
+	if paths := ev.AllPaths(); len(paths) > 1 {
+		fields = append(fields, zap.Strings("paths", paths))
+	}
+	if ev.CWD != "" {
+		fields = append(fields, zap.String("cwd", ev.CWD))
+	}
+	if a.ContainerID != "" {
+		fields = append(fields, zap.Object("container", containerObj{a.ContainerID, a.ContainerName}))
+	}
+	ce.Write(fields...)
+}

@@ -1,0 +1,193 @@
+package auditd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"go.uber.org/zap"
+)
+
+// session is dockward acting as the audit daemon (unicast mode). It
+// remembers exactly what it changed so restore can undo only that: its own
+// rules (never anyone else's), the enabled flag, the backlog settings and
+// the audit PID.
+type session struct {
+	s      *Source
+	ctl    *libaudit.AuditClient
+	events *libaudit.AuditClient
+	orig   libaudit.AuditStatus
+
+	installed      []installedRule
+	setEnabled     bool
+	setBacklog     bool
+	setBacklogWait bool
+
+	lostSeen      bool
+	lastLost      uint32
+	pidLostLogged bool
+}
+
+type installedRule struct {
+	watch Watch
+	wire  []byte
+}
+
+// startUnicast takes the audit PID, installs dockward's rules, sets the
+// backlog and enables audit, undoing what it did if a step fails.
+func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error) {
+	st, err := ctl.GetStatus()
+	if err != nil {
+		return nil, fmt.Errorf("audit unicast: reading the kernel's audit status: %w", err)
+	}
+	if st.Enabled == 2 {
+		return nil, errors.New("audit unicast: the audit configuration is locked (enabled=2) until reboot; use mode multicast or file")
+	}
+	if st.PID != 0 && int(st.PID) != os.Getpid() && s.alive(int(st.PID)) {
+		return nil, fmt.Errorf("audit unicast: %s (pid %d) already holds the audit PID; use mode auto or multicast to run next to it",
+			s.comm(int(st.PID)), st.PID)
+	}
+	sess := &session{s: s, ctl: ctl, orig: *st}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, sess.restore())
+		}
+	}()
+	// Take the PID first, so the kernel's records of the changes below
+	// come to dockward rather than to the kernel log.
+	if sess.events, err = libaudit.NewAuditClient(nil); err != nil {
+		return sess, fmt.Errorf("audit unicast: opening the event socket: %w", err)
+	}
+	if err = sess.events.SetPID(libaudit.WaitForReply); err != nil {
+		return sess, fmt.Errorf("audit unicast: taking the audit PID: %w", err)
+	}
+	if err = sess.installRules(); err != nil {
+		return sess, err
+	}
+	if st.BacklogLimit != s.cfg.BacklogLimit {
+		if err = ctl.SetBacklogLimit(s.cfg.BacklogLimit, libaudit.WaitForReply); err != nil {
+			return sess, fmt.Errorf("audit unicast: setting backlog_limit %d: %w", s.cfg.BacklogLimit, err)
+		}
+		sess.setBacklog = true
+	}
+	// backlog_wait_time 0: a full queue drops (and counts) records instead
+	// of stalling the syscalls of every process on the host.
+	if st.FeatureBitmap&libaudit.AuditFeatureBitmapBacklogWaitTime != 0 && st.BacklogWaitTime != 0 {
+		if err = ctl.SetBacklogWaitTime(0, libaudit.WaitForReply); err != nil {
+			return sess, fmt.Errorf("audit unicast: setting backlog_wait_time 0: %w", err)
+		}
+		sess.setBacklogWait = true
+	}
+	if st.Enabled == 0 {
+		if err = ctl.SetEnabled(true, libaudit.WaitForReply); err != nil {
+			return sess, fmt.Errorf("audit unicast: enabling audit: %w", err)
+		}
+		sess.setEnabled = true
+		s.mu.Lock()
+		s.ourEnable = sinceBoot()
+		s.mu.Unlock()
+	}
+	s.log.Info("dockward is the audit daemon", zap.Int("rules_installed", len(sess.installed)),
+		zap.Uint32("backlog_limit", s.cfg.BacklogLimit), zap.Bool("enabled_audit", sess.setEnabled))
+	return sess, nil
+}
+
+// installRules adds a rule for every watch whose directory exists, unless
+// an identical rule is already there (then it is someone else's to keep).
+func (ss *session) installRules() error {
+	existing, err := kernelRules(ss.ctl)
+	if err != nil {
+		return fmt.Errorf("audit unicast: %w", err)
+	}
+	for _, w := range ss.s.watches {
+		if _, err := os.Stat(filepath.Join(ss.s.cfg.Rootfs, filepath.Dir(w.Path))); err != nil {
+			continue // the kernel cannot watch under a missing directory
+		}
+		if hasOwn(existing, w) {
+			continue
+		}
+		wire, err := BuildRule(w)
+		if err != nil {
+			return err
+		}
+		if err := ss.ctl.AddRule(wire); err != nil {
+			if err.Error() == errRuleExists.Error() {
+				continue
+			}
+			return fmt.Errorf("audit unicast: adding the rule for %s: %w", w.Path, err)
+		}
+		ss.installed = append(ss.installed, installedRule{watch: w, wire: wire})
+	}
+	return nil
+}
+
+func hasOwn(rules []KernelRule, w Watch) bool {
+	for _, r := range rules {
+		if ownRule(r, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// reinstall adds back any installed rule missing from rules, reporting
+// whether it changed anything.
+func (ss *session) reinstall(rules []KernelRule) bool {
+	changed := false
+	for _, ir := range ss.installed {
+		if hasOwn(rules, ir.watch) {
+			continue
+		}
+		err := ss.ctl.AddRule(ir.wire)
+		if err != nil && err.Error() != errRuleExists.Error() {
+			ss.s.log.Error("an audit rule dockward installed was removed and cannot be reinstalled",
+				zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path), zap.Error(err))
+			continue
+		}
+		changed = true
+		ss.s.m.reinstalledKey[ir.watch.Key].Inc()
+		ss.s.log.Warn("an audit rule dockward installed was removed; reinstalled it",
+			zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path))
+	}
+	return changed
+}
+
+// restore undoes exactly what the session changed, in reverse order, and
+// releases the audit PID last so the kernel's records of the restore still
+// come to dockward.
+func (ss *session) restore() error {
+	var errs []error
+	for i := len(ss.installed) - 1; i >= 0; i-- {
+		ir := ss.installed[i]
+		if err := ss.ctl.DeleteRule(ir.wire); err != nil {
+			errs = append(errs, fmt.Errorf("removing audit rule for %s: %w", ir.watch.Path, err))
+		}
+	}
+	if ss.setEnabled {
+		if err := ss.ctl.SetEnabled(ss.orig.Enabled != 0, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring audit enabled=%d: %w", ss.orig.Enabled, err))
+		}
+	}
+	if ss.setBacklogWait {
+		if err := ss.ctl.SetBacklogWaitTime(int32(ss.orig.BacklogWaitTime), libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring backlog_wait_time %d: %w", ss.orig.BacklogWaitTime, err))
+		}
+	}
+	if ss.setBacklog {
+		if err := ss.ctl.SetBacklogLimit(ss.orig.BacklogLimit, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("restoring backlog_limit %d: %w", ss.orig.BacklogLimit, err))
+		}
+	}
+	if ss.events != nil {
+		// Close releases the audit PID (sets it to 0) when SetPID succeeded.
+		if err := ss.events.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("releasing the audit PID: %w", err))
+		}
+		ss.events = nil
+	}
+	ss.installed = nil
+	ss.setEnabled, ss.setBacklog, ss.setBacklogWait = false, false, false
+	return errors.Join(errs...)
+}

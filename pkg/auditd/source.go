@@ -1,0 +1,510 @@
+// Package auditd is dockward's kernel audit source: it keeps watches on
+// Docker's files (CIS Docker Benchmark 1.1.3-1.1.18), reads the kernel's
+// audit records over netlink (unicast or multicast) or from auditd's log,
+// classifies each event against the writers expected for the path, and
+// reports rule coverage and an unaudited dockerd as findings.
+package auditd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// Options are the source's collaborators, given by the agent's wiring.
+type Options struct {
+	Log        *zap.Logger
+	Registerer prometheus.Registerer
+	Sink       findings.Sink
+	// ContainerName resolves a container ID to its name while the
+	// containers source runs; may be nil.
+	ContainerName func(id string) (string, bool)
+	// DockerdPID returns the running dockerd's PID, 0 when unknown; may be
+	// nil. The source falls back to DockerPIDFile.
+	DockerdPID func() int
+}
+
+// DockerPIDFile is where dockerd writes its PID by default.
+const DockerPIDFile = "/var/run/docker.pid"
+
+// Source is the audit source.
+type Source struct {
+	cfg     Config
+	o       Options
+	log     *zap.Logger
+	m       *metrics
+	watches []Watch
+
+	procRoot string
+	kmsgPath string
+	cmdline  string
+
+	mu        sync.Mutex
+	ourEnable time.Duration // boot-relative time this process enabled audit
+	mode      Mode          // the mode Run resolved to
+	lostSeen  bool          // lastLost holds a polled value (non-unicast modes)
+	lastLost  uint32
+
+	// onEvent, when set before Run, sees every classified event (tests).
+	onEvent func(ev *Event, w Watch, expected bool)
+}
+
+// New builds the source from its config section.
+func New(cfg Config, o Options) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Sink == nil {
+		return nil, errors.New("audit source: no findings sink")
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	ws := ResolveWatches(cfg)
+	var keys []string
+	seen := map[string]bool{}
+	for _, w := range ws {
+		if !seen[w.Key] {
+			seen[w.Key] = true
+			keys = append(keys, w.Key)
+		}
+	}
+	for _, b := range builtinWatches { // known series, even for absent paths
+		if !seen[b.Key] {
+			seen[b.Key] = true
+			keys = append(keys, b.Key)
+		}
+	}
+	m, err := newMetrics(o.Registerer, keys)
+	if err != nil {
+		return nil, err
+	}
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	return &Source{cfg: cfg, o: o, log: o.Log, m: m, watches: ws,
+		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline)}, nil
+}
+
+// Name implements findings.Source.
+func (s *Source) Name() string { return "audit" }
+
+// Watches returns the resolved watches, in kernel rule order.
+func (s *Source) Watches() []Watch { return append([]Watch(nil), s.watches...) }
+
+// Mode returns the mode Run resolved to (empty before Run).
+func (s *Source) Mode() Mode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mode
+}
+
+// Run implements findings.Source. In unicast mode every kernel change is
+// undone before it returns, on cancellation (SIGTERM) as on error.
+func (s *Source) Run(ctx context.Context, ready func()) error {
+	mode := s.cfg.Mode
+	if !s.cfg.Enabled {
+		mode = ModeOff
+	}
+	if mode == ModeAuto {
+		m, why, err := s.chooseMode()
+		if err != nil {
+			return err
+		}
+		s.log.Info("audit mode chosen", zap.String("mode", string(m)), zap.String("reason", why))
+		mode = m
+	}
+	s.mu.Lock()
+	s.mode = mode
+	s.mu.Unlock()
+	switch mode {
+	case ModeUnicast:
+		return s.runUnicast(ctx, ready)
+	case ModeMulticast:
+		return s.runMulticast(ctx, ready)
+	case ModeFile:
+		return s.runFile(ctx, ready)
+	}
+	s.m.setMode(ModeOff, false)
+	ready()
+	<-ctx.Done()
+	return nil
+}
+
+// chooseMode resolves auto: unicast unless an audit daemon holds the
+// kernel's audit PID or the configuration is locked (-e 2).
+func (s *Source) chooseMode() (Mode, string, error) {
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return "", "", fmt.Errorf("audit mode auto: opening the audit netlink socket (needs CAP_AUDIT_CONTROL and the host's user namespace): %w", err)
+	}
+	defer ctl.Close()
+	st, err := ctl.GetStatus()
+	if err != nil {
+		return "", "", fmt.Errorf("audit mode auto: reading the kernel's audit status: %w", err)
+	}
+	if st.Enabled == 2 {
+		return ModeMulticast, "the audit configuration is locked (enabled=2)", nil
+	}
+	if st.PID != 0 && int(st.PID) != os.Getpid() && s.alive(int(st.PID)) {
+		return ModeMulticast, fmt.Sprintf("audit daemon %s (pid %d) holds the audit PID", s.comm(int(st.PID)), st.PID), nil
+	}
+	return ModeUnicast, "no audit daemon holds the audit PID", nil
+}
+
+func (s *Source) alive(pid int) bool {
+	_, err := os.Stat(filepath.Join(s.procRoot, strconv.Itoa(pid)))
+	return err == nil
+}
+
+func (s *Source) comm(pid int) string {
+	b, err := os.ReadFile(filepath.Join(s.procRoot, strconv.Itoa(pid), "comm"))
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// runUnicast makes dockward the audit daemon for the duration of ctx.
+func (s *Source) runUnicast(ctx context.Context, ready func()) (err error) {
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return fmt.Errorf("audit unicast: opening the control socket: %w", err)
+	}
+	defer ctl.Close()
+	sess, err := s.startUnicast(ctl)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := sess.restore(); rerr != nil {
+			s.log.Error("restoring the kernel's audit state failed", zap.Error(rerr))
+			err = errors.Join(err, rerr)
+		} else {
+			s.log.Info("kernel audit state restored", zap.Int("rules_removed", len(sess.installed)))
+		}
+	}()
+	return s.follow(ctx, ready, ModeUnicast, sess.events, ctl, sess)
+}
+
+// runMulticast reads a copy of the records, changing nothing.
+func (s *Source) runMulticast(ctx context.Context, ready func()) error {
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return fmt.Errorf("audit multicast: opening the control socket: %w", err)
+	}
+	defer ctl.Close()
+	ev, err := libaudit.NewMulticastAuditClient(nil)
+	if err != nil {
+		return fmt.Errorf("audit multicast: joining the audit multicast group (needs CAP_AUDIT_READ): %w", err)
+	}
+	defer ev.Close()
+	if err := tuneSocket(ev, multicastRcvBuf); err != nil {
+		return fmt.Errorf("audit multicast: %w", err)
+	}
+	return s.follow(ctx, ready, ModeMulticast, ev, ctl, nil)
+}
+
+// runFile tails auditd's log. Rule coverage is still checked when the
+// control socket can be opened.
+func (s *Source) runFile(ctx context.Context, ready func()) error {
+	t, err := newTailer(s.cfg.LogFile, s.cfg.LogFileFromStart)
+	if err != nil {
+		return fmt.Errorf("audit file mode: %w", err)
+	}
+	defer t.Close()
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		s.log.Warn("audit file mode: cannot read the kernel's rules; rule coverage is not checked", zap.Error(err))
+		ctl = nil
+	} else {
+		defer ctl.Close()
+	}
+	p, err := s.newPipeline(nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if ctl != nil {
+		s.checkOnce(ctl, nil)
+		wg.Add(1)
+		go func() { defer wg.Done(); s.controlLoop(ctx, ctl, nil, nil) }()
+	}
+	s.m.setMode(ModeFile, true)
+	ready()
+	err = t.follow(ctx, p.PushLine, p.Maintain)
+	cancel()
+	wg.Wait()
+	p.Close()
+	s.m.setMode(ModeFile, false)
+	if err != nil {
+		return fmt.Errorf("audit file mode: %w", err)
+	}
+	return nil
+}
+
+func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
+	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.o.ContainerName,
+		ReassemblyTimeout: s.cfg.ReassemblyTimeout})
+	if err != nil {
+		return nil, err
+	}
+	p.onConfigChange = onConfig
+	p.onEvent = s.onEvent
+	return p, nil
+}
+
+// follow receives from events until ctx is done, while a second goroutine
+// polls the kernel status and checks the rules on ctl.
+func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ctl *libaudit.AuditClient, sess *session) error {
+	if err := tuneSocket(events, 0); err != nil {
+		return fmt.Errorf("audit %s: %w", mode, err)
+	}
+	checkNow := make(chan struct{}, 1)
+	p, err := s.newPipeline(func() {
+		select {
+		case checkNow <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.checkOnce(ctl, sess)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.controlLoop(ctx, ctl, sess, checkNow) }()
+	s.m.setMode(mode, true)
+	ready()
+	s.receiveLoop(ctx, events, p)
+	cancel()
+	wg.Wait()
+	p.Close()
+	s.m.setMode(mode, false)
+	return nil
+}
+
+// checkOnce runs every control-socket judgement once.
+func (s *Source) checkOnce(ctl *libaudit.AuditClient, sess *session) {
+	st, err := ctl.GetStatus()
+	if err != nil {
+		s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
+		return
+	}
+	s.observeStatus(st, sess)
+	if err := s.checkRules(ctl, sess, st.Enabled); err != nil {
+		s.log.Warn("checking audit rule coverage failed", zap.Error(err))
+	}
+	s.judgeDaemon(st.Enabled)
+}
+
+// controlLoop polls the status and re-checks rules until ctx is done.
+func (s *Source) controlLoop(ctx context.Context, ctl *libaudit.AuditClient, sess *session, checkNow <-chan struct{}) {
+	status := time.NewTicker(s.cfg.StatusInterval)
+	defer status.Stop()
+	rules := time.NewTicker(s.cfg.RuleCheckInterval)
+	defer rules.Stop()
+	var enabled uint32
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-status.C:
+			st, err := ctl.GetStatus()
+			if err != nil {
+				s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
+				continue
+			}
+			enabled = st.Enabled
+			s.observeStatus(st, sess)
+			continue
+		case <-rules.C:
+			s.judgeDaemon(enabled)
+		case <-checkNow:
+		}
+		st, err := ctl.GetStatus()
+		if err == nil {
+			enabled = st.Enabled
+		}
+		if err := s.checkRules(ctl, sess, enabled); err != nil {
+			s.log.Warn("checking audit rule coverage failed", zap.Error(err))
+		}
+	}
+}
+
+// observeStatus exports the kernel's lost counter (as a delta since the
+// first poll) and backlog, and notices a daemon taking the audit PID.
+func (s *Source) observeStatus(st *libaudit.AuditStatus, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.backlog.Set(float64(st.Backlog))
+	if sess != nil {
+		if sess.lostSeen && st.Lost > sess.lastLost {
+			s.m.kernelLost.Add(float64(st.Lost - sess.lastLost))
+			s.log.Warn("the kernel dropped audit records", zap.Uint32("lost", st.Lost-sess.lastLost),
+				zap.Uint32("backlog", st.Backlog), zap.Uint32("backlog_limit", st.BacklogLimit))
+		}
+		sess.lostSeen, sess.lastLost = true, st.Lost
+		if st.PID != uint32(os.Getpid()) && !sess.pidLostLogged {
+			sess.pidLostLogged = true
+			s.log.Error("another process took the kernel's audit PID; dockward no longer receives records",
+				zap.Uint32("pid", st.PID), zap.String("comm", s.comm(int(st.PID))))
+		}
+		return
+	}
+	if s.lostSeen && st.Lost > s.lastLost {
+		s.m.kernelLost.Add(float64(st.Lost - s.lastLost))
+	}
+	s.lostSeen, s.lastLost = true, st.Lost
+}
+
+// checkRules reads and decodes the kernel's rules, reinstalls any of
+// dockward's own that disappeared (unicast), and judges coverage.
+func (s *Source) checkRules(ctl *libaudit.AuditClient, sess *session, enabled uint32) error {
+	rules, err := kernelRules(ctl)
+	if err != nil {
+		return err
+	}
+	if sess != nil && sess.reinstall(rules) {
+		if rules, err = kernelRules(ctl); err != nil {
+			return err
+		}
+	}
+	s.judgeCoverage(rules, enabled)
+	return nil
+}
+
+// kernelRules lists and decodes the kernel's rules.
+func kernelRules(ctl *libaudit.AuditClient) ([]KernelRule, error) {
+	wires, err := ctl.GetRules()
+	if err != nil {
+		return nil, fmt.Errorf("listing the kernel's audit rules: %w", err)
+	}
+	out := make([]KernelRule, 0, len(wires))
+	for _, w := range wires {
+		r, err := DecodeRule(w)
+		if err != nil {
+			return nil, fmt.Errorf("decoding a kernel audit rule: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+const (
+	scopeWatchPrefix = "watch:"
+	scopeDaemon      = "daemon"
+)
+
+// judgeCoverage reports audit.watch_missing for every existing watched
+// path no kernel rule covers, one scope per watch.
+func (s *Source) judgeCoverage(rules []KernelRule, enabled uint32) {
+	exists := func(p string) bool {
+		_, err := os.Lstat(filepath.Join(s.cfg.Rootfs, p))
+		return err == nil
+	}
+	current := map[string]bool{}
+	for _, c := range CheckCoverage(s.watches, rules, exists) {
+		scope := scopeWatchPrefix + c.Watch.Path
+		current[scope] = true
+		var found []findings.Finding
+		switch {
+		case !c.Exists:
+		case !c.Covered:
+			found = append(found, s.missing(c.Watch, "no kernel audit rule covers "+c.Watch.Path))
+		case enabled == 0:
+			found = append(found, s.missing(c.Watch, "a rule covers "+c.Watch.Path+" but kernel audit is disabled").
+				With("covered_by_key", c.ByKey))
+		}
+		s.o.Sink.Set(scope, found)
+	}
+	for _, sc := range s.o.Sink.Scopes() {
+		if strings.HasPrefix(sc, scopeWatchPrefix) && !current[sc] {
+			s.o.Sink.Set(sc, nil)
+		}
+	}
+}
+
+func (s *Source) missing(w Watch, msg string) findings.Finding {
+	f := findings.New("audit.watch_missing", findings.Subject{Kind: findings.KindAudit, Name: w.Path}, msg).
+		With("key", w.Key)
+	f.Remediation = fmt.Sprintf("auditctl -w %s -p wa -k %s, and persist it in /etc/audit/rules.d/docker.rules", w.Path, w.Key)
+	return f
+}
+
+// judgeDaemon reports audit.daemon_unaudited when dockerd started before
+// audit was first enabled and the kernel was not booted with audit=1.
+func (s *Source) judgeDaemon(enabled uint32) {
+	pid := 0
+	if s.o.DockerdPID != nil {
+		pid = s.o.DockerdPID()
+	}
+	if pid == 0 {
+		pid = pidFromFile(filepath.Join(s.cfg.Rootfs, DockerPIDFile))
+	}
+	sink := s.o.Sink
+	if pid == 0 {
+		sink.Set(scopeDaemon, nil)
+		return
+	}
+	start, err := processStart(s.procRoot, pid)
+	if err != nil {
+		s.log.Debug("dockerd start time unknown", zap.Int("pid", pid), zap.Error(err))
+		sink.Set(scopeDaemon, nil)
+		return
+	}
+	hist, err := readKmsg(s.kmsgPath)
+	if err != nil {
+		s.log.Debug("kernel log unreadable; audit history unknown", zap.Error(err))
+	}
+	s.mu.Lock()
+	ours := s.ourEnable
+	s.mu.Unlock()
+	v := judgeUnaudited(hist, bootedWithAudit(s.cmdline), start, enabled, ours)
+	if !v.Unaudited {
+		if !v.Known {
+			s.log.Debug("cannot tell whether dockerd is audited", zap.String("reason", v.Reason))
+		}
+		sink.Set(scopeDaemon, nil)
+		return
+	}
+	f := findings.New("audit.daemon_unaudited", findings.Subject{Kind: findings.KindDaemon, Name: "dockerd"}, v.Reason).
+		With("pid", strconv.Itoa(pid))
+	sink.Set(scopeDaemon, []findings.Finding{f})
+}
+
+// Scan implements findings.Source: it judges rule coverage and
+// daemon_unaudited once, reading the kernel's state without changing it.
+func (s *Source) Scan(ctx context.Context) error {
+	if !s.cfg.Enabled || s.cfg.Mode == ModeOff {
+		return nil
+	}
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return fmt.Errorf("audit scan: opening the audit netlink socket (needs CAP_AUDIT_CONTROL): %w", err)
+	}
+	defer ctl.Close()
+	st, err := ctl.GetStatus()
+	if err != nil {
+		return fmt.Errorf("audit scan: reading the kernel's audit status: %w", err)
+	}
+	if err := s.checkRules(ctl, nil, st.Enabled); err != nil {
+		return fmt.Errorf("audit scan: %w", err)
+	}
+	s.judgeDaemon(st.Enabled)
+	return ctx.Err()
+}

@@ -1,0 +1,225 @@
+package auditd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WatchKind says what a watched path is, which sets how loudly an
+// unexpected write to it is logged.
+type WatchKind string
+
+const (
+	KindConfig WatchKind = "config" // configuration: warn
+	KindBinary WatchKind = "binary" // an executable: error
+	KindData   WatchKind = "data"   // runtime state: warn
+)
+
+// Watch is one kernel audit watch on a Docker path.
+type Watch struct {
+	// Path is the path as the kernel resolves it (without Rootfs).
+	Path string
+	Key  string
+	Kind WatchKind
+	// Expected are the executables (absolute paths as the kernel reports
+	// them in exe=) whose writes are routine for this watch.
+	Expected []string
+}
+
+// builtinWatch describes one CIS 1.1.x watch before its path is resolved.
+// Candidates are tried in order; binaries are looked up by name.
+type builtinWatch struct {
+	Key        string
+	Kind       WatchKind
+	CIS        string
+	Binary     string   // program name to find in binDirs
+	Candidates []string // absolute paths; every existing one is watched
+	Expected   []string // default expected writers (program names)
+}
+
+// daemonWriters are the programs whose writes to Docker's state are routine.
+var daemonWriters = []string{"dockerd", "containerd", "runc", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2"}
+
+// builtinWatches is the CIS Docker Benchmark 1.1.3-1.1.18 set plus the
+// docker CLI, specific files before their directories: the kernel stops at
+// the first matching rule, so that rule's key is the one events carry.
+var builtinWatches = []builtinWatch{
+	{Key: "docker_bin", Kind: KindBinary, CIS: "1.1.3", Binary: "dockerd"},
+	{Key: "containerd_sock", Kind: KindData, CIS: "1.1.13", Candidates: []string{
+		"/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock"},
+		Expected: []string{"containerd", "dockerd"}},
+	{Key: "containerd_run", Kind: KindData, CIS: "1.1.4", Candidates: []string{"/run/containerd"}, Expected: daemonWriters},
+	{Key: "docker_lib", Kind: KindData, CIS: "1.1.5", Candidates: []string{"/var/lib/docker"}, Expected: daemonWriters},
+	{Key: "docker_daemon_json", Kind: KindConfig, CIS: "1.1.11", Candidates: []string{"/etc/docker/daemon.json"}},
+	{Key: "docker_etc", Kind: KindConfig, CIS: "1.1.6", Candidates: []string{"/etc/docker"}},
+	{Key: "docker_service", Kind: KindConfig, CIS: "1.1.7", Candidates: []string{
+		"/etc/systemd/system/docker.service", "/lib/systemd/system/docker.service", "/usr/lib/systemd/system/docker.service"}},
+	{Key: "docker_socket_unit", Kind: KindConfig, CIS: "1.1.9", Candidates: []string{
+		"/etc/systemd/system/docker.socket", "/lib/systemd/system/docker.socket", "/usr/lib/systemd/system/docker.socket"}},
+	{Key: "docker_default", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/default/docker"}},
+	{Key: "containerd_config", Kind: KindConfig, CIS: "1.1.12", Candidates: []string{"/etc/containerd/config.toml"}},
+	{Key: "docker_sysconfig", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/sysconfig/docker"}},
+	{Key: "containerd_bin", Kind: KindBinary, CIS: "1.1.14", Binary: "containerd"},
+	{Key: "containerd_shim_bin", Kind: KindBinary, CIS: "1.1.15", Binary: "containerd-shim"},
+	{Key: "containerd_shim_bin", Kind: KindBinary, CIS: "1.1.16", Binary: "containerd-shim-runc-v1"},
+	{Key: "containerd_shim_bin", Kind: KindBinary, CIS: "1.1.17", Binary: "containerd-shim-runc-v2"},
+	{Key: "runc_bin", Kind: KindBinary, CIS: "1.1.18", Binary: "runc"},
+	{Key: "docker_cli_bin", Kind: KindBinary, CIS: "1.1", Binary: "docker"},
+}
+
+// binDirs are searched in order for Docker's programs; Debian puts dockerd
+// and runc in /usr/sbin, static installs use /usr/local/bin.
+var binDirs = []string{"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin", "/opt/bin"}
+
+// resolver finds paths under an optional root prefix.
+type resolver struct{ rootfs string }
+
+// real returns the path with symlinks resolved, as the kernel sees it, and
+// whether it exists.
+func (r resolver) real(path string) (string, bool) {
+	full := filepath.Join(r.rootfs, path)
+	res, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		return path, false
+	}
+	if r.rootfs != "" {
+		rel, err := filepath.Rel(r.rootfs, res)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return path, false
+		}
+		res = "/" + rel
+	}
+	return res, true
+}
+
+// binary finds a program by name, resolved to where it really is.
+func (r resolver) binary(name string) (string, bool) {
+	for _, dir := range binDirs {
+		p, ok := r.real(filepath.Join(dir, name))
+		if !ok {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(r.rootfs, p)); err == nil && st.Mode().IsRegular() {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// writers turns expected-writer entries (absolute paths or names) into
+// executable paths.
+func (r resolver) writers(entries []string) []string {
+	var out []string
+	for _, e := range entries {
+		if filepath.IsAbs(e) {
+			if p, ok := r.real(e); ok {
+				e = p
+			}
+			out = append(out, e)
+			continue
+		}
+		if p, ok := r.binary(e); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ResolveWatches builds the watch list for cfg: the built-in set resolved
+// on this host, then the configured extra watches. A path that does not
+// exist is still listed when its parent does, so a file created later is
+// audited from its first write; missing binaries are left out.
+func ResolveWatches(cfg Config) []Watch {
+	r := resolver{rootfs: cfg.Rootfs}
+	seen := map[string]bool{}
+	var out []Watch
+	add := func(path, key string, kind WatchKind, expected []string) {
+		if seen[path] {
+			return
+		}
+		seen[path] = true
+		if ew, ok := cfg.ExpectedWriters[key]; ok {
+			expected = ew
+		}
+		out = append(out, Watch{Path: path, Key: key, Kind: kind, Expected: r.writers(expected)})
+	}
+	for _, b := range builtinWatches {
+		if b.Binary != "" {
+			if p, ok := r.binary(b.Binary); ok {
+				add(p, b.Key, b.Kind, b.Expected)
+			}
+			continue
+		}
+		found := false
+		for _, c := range b.Candidates {
+			if p, ok := r.real(c); ok {
+				add(p, b.Key, b.Kind, b.Expected)
+				found = true
+			}
+		}
+		if !found {
+			// Watch the first candidate if its directory exists, so the
+			// file is audited from the moment it is created.
+			c := b.Candidates[0]
+			if dir, ok := r.real(filepath.Dir(c)); ok {
+				add(filepath.Join(dir, filepath.Base(c)), b.Key, b.Kind, b.Expected)
+			}
+		}
+	}
+	for _, w := range cfg.Watches {
+		p, _ := r.real(w.Path)
+		add(p, w.Key, w.Kind, nil)
+	}
+	return orderWatches(out)
+}
+
+// orderWatches puts every path before any watched directory that contains
+// it, keeping the given order otherwise, because the first matching kernel
+// rule sets the event's key.
+func orderWatches(ws []Watch) []Watch {
+	out := make([]Watch, 0, len(ws))
+	placed := make([]bool, len(ws))
+	var place func(i int)
+	place = func(i int) {
+		if placed[i] {
+			return
+		}
+		placed[i] = true
+		for j := range ws {
+			if j != i && !placed[j] && under(ws[j].Path, ws[i].Path) {
+				place(j)
+			}
+		}
+		out = append(out, ws[i])
+	}
+	for i := range ws {
+		place(i)
+	}
+	return out
+}
+
+// under reports whether path lies strictly inside dir.
+func under(path, dir string) bool {
+	if dir == "/" {
+		return path != "/"
+	}
+	return strings.HasPrefix(path, dir+"/")
+}
+
+// watchFor finds the watch an event belongs to: by the rule key it
+// carries, else by its path (the first watch containing it).
+func watchFor(ws []Watch, byKey map[string]int, key, path string) (Watch, bool) {
+	if i, ok := byKey[key]; ok {
+		return ws[i], true
+	}
+	if path == "" {
+		return Watch{}, false
+	}
+	for _, w := range ws {
+		if w.Path == path || under(path, w.Path) {
+			return w, true
+		}
+	}
+	return Watch{}, false
+}
