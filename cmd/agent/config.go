@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,8 +76,11 @@ func (c Config) validate(root *node) error {
 		{"host", c.Host.Validate()},
 	}
 	for _, s := range sections {
-		if s.err != nil {
-			errs = append(errs, locate(root, s.err, s.key))
+		if s.err == nil {
+			continue
+		}
+		for _, e := range flatten(s.err) {
+			errs = append(errs, locateSectionError(root, s.key, e))
 		}
 	}
 	ids := make([]string, 0, len(c.Rules))
@@ -103,4 +107,25 @@ func (c Config) validate(root *node) error {
 		errs = append(errs, locate(root, errors.New(msg), path...))
 	}
 	return errors.Join(errs...)
+}
+
+// sectionKey matches the key a source's Validate names at the start of its
+// message: "audit.watches[0].path: ..." or "rootfs: ...".
+var sectionKey = regexp.MustCompile(`^([a-z0-9_]+(?:\.[a-z0-9_]+|\[[0-9]+\])*): (.*)$`)
+
+// locateSectionError points a section's validation error at the line of the
+// key it names, falling back to the section's own line.
+func locateSectionError(root *node, section string, err error) error {
+	m := sectionKey.FindStringSubmatch(err.Error())
+	if m == nil {
+		return locate(root, err, section)
+	}
+	path := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(m[1]), ".")
+	if path[0] != section {
+		path = append([]string{section}, path...)
+	}
+	if k, _ := find(root, path...); k != nil {
+		return &configError{line: k.Line, key: dotted(path), err: errors.New(m[2])}
+	}
+	return locate(root, fmt.Errorf("%s: %s", dotted(path[1:]), m[2]), section)
 }
