@@ -46,6 +46,8 @@ type Source struct {
 	execs map[string]container.ExecInspectResponse
 	// malformedSeen counts malformed events for log sampling.
 	malformedSeen uint64
+	// handled, when set (by tests), sees every event after de-duplication.
+	handled func(events.Message)
 }
 
 type containerInfo struct {
@@ -375,6 +377,9 @@ func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) {
 		return
 	}
 	s.m.events.WithLabelValues(typ, action).Inc()
+	if s.handled != nil {
+		defer s.handled(ev)
+	}
 	switch ev.Type {
 	case events.ContainerEventType:
 		s.containerEvent(ctx, action, ev)
