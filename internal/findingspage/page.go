@@ -1,27 +1,209 @@
 // Package findingspage renders the open findings as an HTML page served at
-// /findings. It loads nothing from outside the agent.
+// /findings: a table colored and sorted by severity, filterable by kind with
+// ?kind=container|daemon|file|audit. The page is one self-contained document:
+// inline style, no script, and a Content-Security-Policy that forbids the
+// browser to load anything, so it works on hosts without outside access and
+// cannot leak which findings a host has.
 package findingspage
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"html/template"
 	"net/http"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/dockward/dockward/pkg/findings"
 )
 
-var page = template.Must(template.New("findings").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>dockward findings</title></head>
-<body><h1>Open findings</h1>
-<table><thead><tr><th>Severity</th><th>Rule</th><th>CIS</th><th>Kind</th><th>Subject</th><th>Message</th></tr></thead>
-<tbody>{{range .}}<tr><td>{{.Severity}}</td><td>{{.Rule}}</td><td>{{.CIS}}</td><td>{{.Subject.Kind}}</td><td>{{.Subject.Name}}</td><td>{{.Message}}</td></tr>
-{{end}}</tbody></table></body></html>`))
+// kinds are the filter choices, in display order.
+var kinds = []findings.Kind{findings.KindContainer, findings.KindDaemon, findings.KindFile, findings.KindAudit}
+
+var severities = []findings.Severity{findings.Critical, findings.High, findings.Medium, findings.Low, findings.Info}
+
+// style is inlined; its hash goes into the CSP so that nothing else, not even
+// another inline style, is applied.
+const style = `
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1d1d1f;background:#fff}
+h1{font-size:1.4em;margin:0 0 .4em}
+nav a{margin-right:.4em;padding:.2em .6em;border:1px solid #bbb;border-radius:1em;text-decoration:none;color:#1d1d1f}
+nav a.active{background:#1d1d1f;color:#fff;border-color:#1d1d1f}
+.summary span{display:inline-block;margin:.6em .4em .8em 0;padding:.2em .6em;border-radius:.3em;font-weight:600}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #ddd;vertical-align:top}
+th{background:#f2f2f2;position:sticky;top:0}
+td.sev{font-weight:700;text-transform:uppercase;white-space:nowrap}
+.sev-critical{background:#b71c1c;color:#fff}
+.sev-high{background:#f28b82}
+.sev-medium{background:#fdd663}
+.sev-low{background:#fff3c4}
+.sev-info{background:#d2e3fc}
+.sev-critical .details,.sev-critical .fix{color:#ffe4e1}
+tr.exempt{background:#ececec;color:#555}
+tr.exempt td.sev{text-decoration:line-through}
+tr.exempt .details,tr.exempt .fix{color:#555}
+.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.95em}
+.details{margin:0;padding:0;list-style:none;color:#444}
+.fix{color:#444;font-size:.9em}
+.empty{padding:2em;text-align:center;color:#666}
+footer{margin-top:1em;color:#666;font-size:.85em}
+`
+
+// contentSecurityPolicy allows only the page's own inline style.
+var contentSecurityPolicy = func() string {
+	sum := sha256.Sum256([]byte(style))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; img-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+}()
+
+var page = template.Must(template.New("findings").Funcs(template.FuncMap{
+	"since": func(t time.Time, now time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return now.Sub(t).Truncate(time.Second).String() + " ago"
+	},
+	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>dockward findings</title>
+<style>{{.Style}}</style></head>
+<body>
+<h1>Open findings</h1>
+<nav aria-label="Filter by kind">
+<a href="?"{{if eq .Kind ""}} class="active"{{end}}>all ({{.Total}})</a>
+{{- range .Kinds}}
+<a href="?kind={{.Name}}"{{if .Active}} class="active"{{end}} id="kind-{{.Name}}">{{.Name}} ({{.Count}})</a>
+{{- end}}
+</nav>
+<div class="summary" id="summary">
+{{- range .Severities}}
+<span class="sev-{{.Name}}" id="count-{{.Name}}">{{.Count}} {{.Name}}</span>
+{{- end}}
+</div>
+{{if .Rows -}}
+<table id="findings">
+<thead><tr><th>Severity</th><th>Rule</th><th>CIS</th><th>Kind</th><th>Subject</th><th>Message</th><th>First seen</th></tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr class="sev-{{.Severity}}{{if .Exempt}} exempt{{end}}" data-severity="{{.Severity}}" data-kind="{{.Subject.Kind}}">
+<td class="sev">{{.Severity}}</td>
+<td class="mono">{{.Rule}}</td>
+<td>{{.CIS}}</td>
+<td>{{.Subject.Kind}}</td>
+<td><span class="mono">{{.Subject.Name}}</span>{{if .Subject.ContainerID}}<br><span class="mono">{{.Subject.ShortID}}</span>{{end}}{{if .Subject.Image}} <span class="mono">{{.Subject.Image}}</span>{{end}}</td>
+<td>{{.Message}}{{if .Exempt}}<br><strong>exempt:</strong> {{.ExemptReason}}{{end}}
+{{- if .Details}}<ul class="details">{{range $k, $v := .Details}}<li><span class="mono">{{$k}}</span>: {{$v}}</li>{{end}}</ul>{{end}}
+{{- if .Remediation}}<div class="fix">Fix: {{.Remediation}}</div>{{end}}</td>
+<td title="{{rfc3339 .FirstSeen}}">{{since .FirstSeen $.Now}}</td>
+</tr>
+{{- end}}
+</tbody></table>
+{{- else -}}
+<p class="empty" id="no-findings">No open findings{{if .Kind}} of kind {{.Kind}}{{end}}.</p>
+{{- end}}
+<footer>Sorted by severity, then rule and subject. Exempt findings are greyed and not alerted on. JSON: <a href="api/v1/findings">api/v1/findings</a>.</footer>
+</body></html>
+`))
+
+type kindLink struct {
+	Name   findings.Kind
+	Count  int
+	Active bool
+}
+
+type severityCount struct {
+	Name  string
+	Count int
+}
+
+type view struct {
+	Style      template.CSS
+	Kind       findings.Kind
+	Total      int
+	Kinds      []kindLink
+	Severities []severityCount
+	Rows       []findings.Finding
+	Now        time.Time
+}
 
 // Handler serves the page from the store's current open findings.
 func Handler(store *findings.Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := page.Execute(w, store.Open()); err != nil {
-			http.Error(w, "rendering findings: "+err.Error(), http.StatusInternalServerError)
+	return handler{open: store.Open, now: time.Now}
+}
+
+type handler struct {
+	open func() []findings.Finding
+	now  func() time.Time
+}
+
+func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: the findings page is read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	kind, err := parseKind(r.URL.Query().Get("kind"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	v := build(h.open(), kind, h.now())
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, v); err != nil {
+		http.Error(w, "rendering findings: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+func parseKind(v string) (findings.Kind, error) {
+	if v == "" {
+		return "", nil
+	}
+	for _, k := range kinds {
+		if strings.EqualFold(v, string(k)) {
+			return k, nil
 		}
-	})
+	}
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	return "", fmt.Errorf("unknown kind %q: use one of %s, or no kind for all", v, strings.Join(names, ", "))
+}
+
+// build filters and orders the findings for the template. The store already
+// sorts by severity; sorting again keeps the page's promise independent of it.
+func build(open []findings.Finding, kind findings.Kind, now time.Time) view {
+	v := view{Style: template.CSS(style), Kind: kind, Total: len(open), Now: now}
+	perKind := map[findings.Kind]int{}
+	perSeverity := map[findings.Severity]int{}
+	for _, f := range open {
+		perKind[f.Subject.Kind]++
+		if kind == "" || f.Subject.Kind == kind {
+			v.Rows = append(v.Rows, f)
+			if !f.Exempt {
+				perSeverity[f.Severity]++
+			}
+		}
+	}
+	sort.SliceStable(v.Rows, func(i, j int) bool { return v.Rows[i].Severity < v.Rows[j].Severity })
+	for _, k := range kinds {
+		v.Kinds = append(v.Kinds, kindLink{Name: k, Count: perKind[k], Active: k == kind})
+	}
+	for _, s := range severities {
+		v.Severities = append(v.Severities, severityCount{Name: s.String(), Count: perSeverity[s]})
+	}
+	return v
 }
