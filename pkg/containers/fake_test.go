@@ -40,6 +40,9 @@ type fakeEngine struct {
 	subscribers map[chan []byte]bool
 	requests    []string
 	srv         *http.Server
+	// override, set before start, answers a request itself when it
+	// returns true.
+	override func(w http.ResponseWriter, r *http.Request) bool
 }
 
 type fakeLine struct {
@@ -95,6 +98,9 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
 	f.mu.Unlock()
 	w.Header().Set("Api-Version", "1.41")
+	if f.override != nil && f.override(w, r) {
+		return
+	}
 	p := r.URL.Path
 	if strings.HasPrefix(p, "/v1.") {
 		p = p[strings.Index(p[1:], "/")+1:]
