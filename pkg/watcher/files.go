@@ -52,19 +52,21 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 	for _, dir := range unitDirs {
 		for _, u := range []struct{ name, co, cm string }{{"docker.service", "3.1", "3.2"}, {"docker.socket", "3.3", "3.4"}} {
 			p := dir + "/" + u.name
-			real, err := s.fs.resolve(p)
-			if err != nil && errors.Is(err, fs.ErrNotExist) {
+			// /lib and /usr/lib are one directory on merged-/usr systems:
+			// judge each real file once, under the first name found.
+			if real, err := s.fs.resolve(p); err == nil && !realUnits[real] {
+				realUnits[real] = true
+				add(fileRule{Path: p, Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: u.co, CISMode: u.cm, What: u.name + " unit"})
+				if u.name == "docker.socket" {
+					socketUnitPaths = append(socketUnitPaths, s.listenStreams(p)...)
+				}
+			}
+			dropinDir, err := s.fs.resolve(p + ".d")
+			if err != nil || realUnits[dropinDir] {
 				continue
 			}
-			if err == nil && realUnits[real] { // /lib and /usr/lib are one directory on merged-/usr systems
-				continue
-			}
-			realUnits[real] = true
-			add(fileRule{Path: p, Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: u.co, CISMode: u.cm, What: u.name + " unit"})
-			if u.name == "docker.socket" {
-				socketUnitPaths = append(socketUnitPaths, s.listenStreams(p)...)
-			}
-			dropins, _ := os.ReadDir(s.fs.local(p + ".d"))
+			realUnits[dropinDir] = true
+			dropins, _ := os.ReadDir(s.fs.local(dropinDir))
 			for _, d := range dropins {
 				if strings.HasSuffix(d.Name(), ".conf") {
 					add(fileRule{Path: p + ".d/" + d.Name(), Owner: "root", Group: "root", MaxMode: 0o644,
