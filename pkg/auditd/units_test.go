@@ -1,0 +1,333 @@
+package auditd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func counterValue(t testing.TB, c prometheus.Collector) float64 {
+	t.Helper()
+	return testutil.ToFloat64(c)
+}
+
+func TestGapTracker(t *testing.T) {
+	cases := []struct {
+		name       string
+		serials    []uint32
+		lost, late uint64
+	}{
+		{"in order", []uint32{5, 6, 7, 8}, 0, 0},
+		{"one missing", []uint32{5, 6, 8, 9}, 1, 0},
+		{"out of order is late, not lost", []uint32{10, 12, 11, 13}, 0, 1},
+		{"duplicate serial", []uint32{10, 10, 11}, 0, 0},
+		{"wrap around", []uint32{4294967294, 4294967295, 0, 2}, 1, 0},
+		{"new sequence after reboot", []uint32{900000000, 900000001, 3, 4}, 0, 0},
+		{"huge jump bounded", []uint32{1, 1 + 200000}, 199999, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGapTracker()
+			for _, s := range c.serials {
+				g.observe(s)
+			}
+			g.flush()
+			if g.lost != c.lost || g.late != c.late {
+				t.Fatalf("lost %d late %d, want %d and %d", g.lost, g.late, c.lost, c.late)
+			}
+		})
+	}
+}
+
+// TestOutOfOrderSerialNoBogusLoss delivers serial 11 after 12 has been
+// emitted: go-libaudit's reassembler reports about 2^32 lost events for
+// that; dockward must report none.
+func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
+	p, m, out, _ := newTestPipeline(t, testWatches())
+	ev := func(serial int) {
+		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(20.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(20.000:%d): proctitle="x"`, serial))
+		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(20.000:%d): `, serial))
+	}
+	ev(10)
+	ev(12)
+	ev(11)
+	ev(13)
+	p.Close()
+	if len(*out) != 4 {
+		t.Fatalf("got %d events, want 4", len(*out))
+	}
+	if got := counterValue(t, m.sequenceGaps); got != 0 {
+		t.Errorf("sequence gaps = %v, want 0", got)
+	}
+	if got := counterValue(t, m.lateRecords); got != 1 {
+		t.Errorf("late = %v, want 1", got)
+	}
+	p2, m2, _, _ := newTestPipeline(t, testWatches())
+	p = p2
+	ev(100)
+	ev(103)
+	p.Close()
+	if got := counterValue(t, m2.sequenceGaps); got != 2 {
+		t.Errorf("sequence gaps = %v, want 2 (serials 101, 102)", got)
+	}
+}
+
+func TestRuleBuildDecodeCoverage(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(file, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spaced := filepath.Join(dir, "a b")
+	for _, w := range []Watch{{Path: dir, Key: "docker_etc"}, {Path: file, Key: "docker_daemon_json"}, {Path: spaced, Key: "x"}} {
+		wire, err := BuildRule(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := DecodeRule(wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Path != w.Path || r.Dir != (w.Path == dir) || r.Perm != permWrite|permAttr || !r.HasKey(w.Key) || r.Restricted {
+			t.Errorf("%s: decoded %+v", w.Path, r)
+		}
+		if !ownRule(r, w) || !r.Covers(w.Path) {
+			t.Errorf("%s: own rule not recognised or not covering", w.Path)
+		}
+	}
+	dirRule, _ := DecodeRule(mustBuild(t, Watch{Path: dir, Key: "k"}))
+	fileRule, _ := DecodeRule(mustBuild(t, Watch{Path: file, Key: "k"}))
+	if !dirRule.Covers(file) || !dirRule.Covers(dir) {
+		t.Error("a dir= rule must cover its directory and what is in it")
+	}
+	if fileRule.Covers(dir) || fileRule.Covers(file+".bak") {
+		t.Error("a path= rule covers only its path")
+	}
+	readOnly := fileRule
+	readOnly.Perm = 4 // -p r
+	if readOnly.Covers(file) {
+		t.Error("a read-only rule does not audit writes")
+	}
+	restricted := fileRule
+	restricted.Restricted = true
+	if restricted.Covers(file) {
+		t.Error("a rule limited to some processes does not cover the path")
+	}
+	cov := CheckCoverage([]Watch{{Path: file}, {Path: "/elsewhere"}}, []KernelRule{dirRule},
+		func(p string) bool { return p == file })
+	if !cov[0].Covered || cov[0].ByKey != "k" || cov[1].Covered || cov[1].Exists {
+		t.Errorf("coverage = %+v", cov)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, 100), append(make([]byte, ruleHeaderBytes-4), 0xff, 0xff, 0, 0)} {
+		if _, err := DecodeRule(bad); err == nil {
+			t.Errorf("DecodeRule accepted %d malformed bytes", len(bad))
+		}
+	}
+}
+
+func mustBuild(t *testing.T, w Watch) []byte {
+	t.Helper()
+	b, err := BuildRule(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestResolveWatchesOrderAndBinaries(t *testing.T) {
+	root := t.TempDir()
+	mk := func(p string, mode os.FileMode) {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("usr/sbin/dockerd", 0o755)
+	mk("usr/sbin/runc", 0o755)
+	mk("usr/bin/containerd", 0o755)
+	mk("etc/docker/daemon.json", 0o644)
+	mk("run/containerd/containerd.sock", 0o600)
+	mk("usr/lib/systemd/system/docker.service", 0o644)
+	mk("var/lib/docker/engine-id", 0o600)
+	if err := os.Symlink("usr/lib", filepath.Join(root, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Rootfs = root
+	ws := ResolveWatches(cfg)
+	pos := map[string]int{}
+	byPath := map[string]Watch{}
+	for i, w := range ws {
+		pos[w.Path] = i
+		byPath[w.Path] = w
+	}
+	for _, want := range []string{"/usr/sbin/dockerd", "/usr/sbin/runc", "/usr/bin/containerd", "/etc/docker/daemon.json",
+		"/etc/docker", "/run/containerd/containerd.sock", "/run/containerd", "/usr/lib/systemd/system/docker.service"} {
+		if _, ok := pos[want]; !ok {
+			t.Errorf("watch %s missing; have %v", want, keys(pos))
+		}
+	}
+	if pos["/etc/docker/daemon.json"] > pos["/etc/docker"] || pos["/run/containerd/containerd.sock"] > pos["/run/containerd"] {
+		t.Errorf("specific files must come before their directories: %v", ws)
+	}
+	if _, ok := pos["/usr/bin/docker"]; ok {
+		t.Error("a missing binary must not be watched")
+	}
+	lib := byPath["/var/lib/docker"]
+	if lib.Key != "docker_lib" {
+		t.Errorf("/var/lib/docker watch: %+v", lib)
+	}
+	wantWriters := map[string]bool{"/usr/sbin/dockerd": true, "/usr/sbin/runc": true, "/usr/bin/containerd": true}
+	if len(byPath["/run/containerd"].Expected) != len(wantWriters) {
+		t.Errorf("expected writers of /run/containerd = %v, want the resolved %v", byPath["/run/containerd"].Expected, wantWriters)
+	}
+	for _, e := range byPath["/run/containerd"].Expected {
+		if !wantWriters[e] {
+			t.Errorf("unexpected writer %s", e)
+		}
+	}
+	if byPath["/etc/docker"].Kind != KindConfig || byPath["/usr/sbin/runc"].Kind != KindBinary {
+		t.Error("watch kinds wrong")
+	}
+}
+
+func TestOrderWatchesNested(t *testing.T) {
+	ws := orderWatches([]Watch{{Path: "/a"}, {Path: "/a/b"}, {Path: "/c"}, {Path: "/a/b/c"}, {Path: "/ab"}})
+	var got []string
+	for _, w := range ws {
+		got = append(got, w.Path)
+	}
+	if strings.Join(got, " ") != "/a/b/c /a/b /a /c /ab" {
+		t.Fatalf("order = %v", got)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	c := DefaultConfig()
+	c.Mode = "fast"
+	c.BacklogLimit = 1
+	c.StatusInterval = time.Millisecond
+	c.Watches = []WatchConfig{{Path: "rel", Key: "Bad Key", Kind: "x"}}
+	c.ExpectedWriters = map[string][]string{"nope": {"a/b"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"audit.mode", "audit.backlog_limit", "audit.status_interval", "audit.watches[0].path",
+		"audit.watches[0].key", "audit.watches[0].kind", `unknown watch key "nope"`, "audit.expected_writers.nope"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+}
+
+func TestContainerIDFromCgroup(t *testing.T) {
+	id := strings.Repeat("ab12", 16)
+	cases := map[string]string{
+		"0::/system.slice/docker-" + id + ".scope\n": id,
+		"12:memory:/docker/" + id + "\n":             id,
+		"0::/user.slice/session-3.scope\n":          "",
+		"0::/docker/" + id[:60] + "\n":              "",
+		"0::/docker/" + id + "ff\n":                 "",
+	}
+	for in, want := range cases {
+		if got := containerIDFromCgroup([]byte(in)); got != want {
+			t.Errorf("%q: got %q want %q", in, got, want)
+		}
+	}
+}
+
+func TestJudgeUnaudited(t *testing.T) {
+	s := time.Second
+	cases := []struct {
+		name      string
+		h         auditHistory
+		cmdline   bool
+		start     time.Duration
+		enabled   uint32
+		ours      time.Duration
+		unaudited bool
+		known     bool
+	}{
+		{"booted audit=1", auditHistory{complete: true}, true, 5 * s, 1, 0, false, true},
+		{"boot record says enabled", auditHistory{bootEnabled: true, complete: true}, false, 5 * s, 1, 0, false, true},
+		{"enabled before dockerd", auditHistory{firstEnable: 3 * s, complete: true}, false, 5 * s, 1, 0, false, true},
+		{"enabled after dockerd", auditHistory{firstEnable: 9 * s, complete: true}, false, 5 * s, 1, 0, true, true},
+		{"we enabled it after dockerd", auditHistory{complete: true}, false, 5 * s, 1, 60 * s, true, true},
+		{"never enabled", auditHistory{complete: true}, false, 5 * s, 0, 0, true, true},
+		{"log wrapped", auditHistory{firstEnable: 9 * s}, false, 5 * s, 1, 0, false, false},
+		{"enabled by a daemon, not in the kernel log", auditHistory{complete: true}, false, 5 * s, 1, 0, false, false},
+	}
+	for _, c := range cases {
+		v := judgeUnaudited(c.h, c.cmdline, c.start, c.enabled, c.ours)
+		if v.Unaudited != c.unaudited || v.Known != c.known {
+			t.Errorf("%s: got %+v", c.name, v)
+		}
+	}
+}
+
+func TestScanKmsgRecord(t *testing.T) {
+	var h auditHistory
+	scanKmsgRecord([]byte("6,0,0,-;Linux version"), &h, true)
+	scanKmsgRecord([]byte("5,171,265448,-;audit: type=2000 audit(1795116628.960:1): state=initialized audit_enabled=0 res=1"), &h, false)
+	scanKmsgRecord([]byte("5,900,7000000,-;audit: type=1305 audit(1795116700.1:5): op=set audit_enabled=1 old=0 auid=0 ses=1 res=1"), &h, false)
+	scanKmsgRecord([]byte("5,901,9000000,-;audit: type=1305 audit(1795116800.1:6): op=set audit_enabled=1 old=0 auid=0 ses=1 res=1"), &h, false)
+	if !h.complete || h.bootEnabled || h.firstEnable != 7*time.Second {
+		t.Fatalf("history = %+v", h)
+	}
+}
+
+func TestProcessStart(t *testing.T) {
+	d, err := processStart("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now := sinceBoot(); d <= 0 || d > now {
+		t.Fatalf("start %s not within boot time %s", d, now)
+	}
+}
+
+func TestMetricsKnownSeriesAreZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, []string{"docker_etc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.setMode(ModeUnicast, true)
+	want := `
+# HELP dockward_audit_events_total Audit events on Docker's watched paths, by watch key and whether the writer is an expected one.
+# TYPE dockward_audit_events_total counter
+dockward_audit_events_total{expected="false",key="docker_etc"} 0
+dockward_audit_events_total{expected="true",key="docker_etc"} 0
+# HELP dockward_audit_receive_errors_total Errors receiving from the audit netlink socket; enobufs means records were dropped.
+# TYPE dockward_audit_receive_errors_total counter
+dockward_audit_receive_errors_total{reason="enobufs"} 0
+dockward_audit_receive_errors_total{reason="other"} 0
+# HELP dockward_audit_up 1 for the mode the audit source runs in while it receives records (or follows the log file), else 0.
+# TYPE dockward_audit_up gauge
+dockward_audit_up{mode="file"} 0
+dockward_audit_up{mode="multicast"} 0
+dockward_audit_up{mode="off"} 0
+dockward_audit_up{mode="unicast"} 1
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "dockward_audit_events_total",
+		"dockward_audit_receive_errors_total", "dockward_audit_up"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newMetrics(reg, nil); err == nil {
+		t.Fatal("registering twice must fail with an error, not a panic")
+	}
+}
