@@ -239,9 +239,9 @@ func TestContainerIDFromCgroup(t *testing.T) {
 	cases := map[string]string{
 		"0::/system.slice/docker-" + id + ".scope\n": id,
 		"12:memory:/docker/" + id + "\n":             id,
-		"0::/user.slice/session-3.scope\n":          "",
-		"0::/docker/" + id[:60] + "\n":              "",
-		"0::/docker/" + id + "ff\n":                 "",
+		"0::/user.slice/session-3.scope\n":           "",
+		"0::/docker/" + id[:60] + "\n":               "",
+		"0::/docker/" + id + "ff\n":                  "",
 	}
 	for in, want := range cases {
 		if got := containerIDFromCgroup([]byte(in)); got != want {
