@@ -66,6 +66,7 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 			Name:        "dockward",
 			Description: "Host security agent for Docker (CIS Docker Benchmark, Docker file integrity, kernel audit)",
 			Version:     version.Info(),
+			Profiling:   "false", // no /debug/pprof handlers are served
 			Links: []web.LandingLinks{
 				{Address: o.telemetryPath, Text: "Metrics"},
 				{Address: pathFindings, Text: "Findings", Description: "open findings as a page"},
