@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dockward/dockward/pkg/findings"
 )
@@ -128,6 +130,7 @@ type harness struct {
 	reg   *prometheus.Registry
 	src   *Source
 	cfg   Config
+	logs  *observer.ObservedLogs
 }
 
 func newHarness(t *testing.T, tr *tree, docker DockerAPI, mutate ...func(*Config)) *harness {
@@ -138,8 +141,9 @@ func newHarness(t *testing.T, tr *tree, docker DockerAPI, mutate ...func(*Config
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	h := &harness{t: t, tree: tr, store: findings.NewStore(nil), reg: prometheus.NewRegistry(), cfg: cfg}
-	src, err := New(cfg, Deps{Docker: docker, Sink: h.store.SourceSink("host"), Registerer: h.reg})
+	core, logs := observer.New(zap.DebugLevel)
+	h := &harness{t: t, tree: tr, store: findings.NewStore(nil), reg: prometheus.NewRegistry(), cfg: cfg, logs: logs}
+	src, err := New(cfg, Deps{Docker: docker, Sink: h.store.SourceSink("host"), Registerer: h.reg, Log: zap.New(core)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

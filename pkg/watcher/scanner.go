@@ -222,6 +222,9 @@ func (s *scanner) countError(reason string) { s.m.errors.WithLabelValues(reason)
 // note counts a problem on every scan that meets it, and logs it when it
 // is new or different from the last scan's.
 func (s *scanner) note(key, reason, msg string, fields ...zap.Field) {
+	if _, again := s.curNotes[key]; again {
+		return // one path read twice in a scan is one problem
+	}
 	s.countError(reason)
 	text := msg
 	for _, f := range fields {
