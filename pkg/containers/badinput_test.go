@@ -59,7 +59,7 @@ func TestFakeInspectErrorCarriesNoSecret(t *testing.T) {
 			w.Write([]byte(`{"Id":"` + id + `","Config":{"Env":["DB_PASSWORD=` + plantedSecret + `"]},"HostConfig":"` + plantedSecret + `"}`))
 		case strings.HasSuffix(r.URL.Path, "/containers/json"):
 			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`[{"Id":"` + id + `"}]`))
+			w.Write([]byte(`[{"Id":"` + id + `"},{"Id":"` + hexID(42) + `"}]`))
 		default:
 			return false
 		}
@@ -77,8 +77,18 @@ func TestFakeInspectErrorCarriesNoSecret(t *testing.T) {
 	if !strings.Contains(err.Error(), id[:12]) {
 		t.Errorf("the error does not say which container failed: %v", err)
 	}
-	h.run(t) // retries; the warning it logs must not carry the value either
-	time.Sleep(100 * time.Millisecond)
+	// Run carries on with the containers it can judge and logs the one it
+	// cannot, without the value and without calling it an outage.
+	other := fakeContainer(hexID(42), "fine")
+	f.put(other)
+	h.run(t)
+	waitFor(t, 5*time.Second, "the other container judged", func() bool { return h.findingCount(other.ID) > 0 })
+	if n := h.logs.count("docker unreachable"); n != 0 {
+		t.Errorf("one undecodable container was reported as an outage")
+	}
+	if n := h.logs.count("some containers could not be judged"); n != 2 {
+		t.Errorf("the undecodable container was logged %d times, want 2 (Scan, then Run's inventory)", n)
+	}
 	assertNoSecret(t, h, h.metricsText(t))
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -192,7 +194,8 @@ func (s *Source) session(ctx context.Context, cur *cursor, connected func()) err
 	}
 	cur.start(daemonTime)
 	q := newEventQueue(s.eng.Events(ctx, client.EventsListOptions{Since: cur.since()}))
-	if err := s.inventory(ctx); err != nil {
+	var partial *partialError
+	if err := s.inventory(ctx); err != nil && !errors.As(err, &partial) {
 		return err
 	}
 	if err := q.failed(); err != nil {
@@ -247,9 +250,11 @@ func (s *Source) inventory(ctx context.Context) error {
 	var (
 		mu       sync.Mutex
 		present  = make(map[string]containerInfo, len(list.Items))
-		firstErr error
+		lostErr  error
+		skipped  []error
 		wg       sync.WaitGroup
 		ids      = make(chan string)
+		previous = s.snapshotKnown()
 	)
 	for range min(s.cfg.InventoryConcurrency, max(len(list.Items), 1)) {
 		wg.Add(1)
@@ -259,8 +264,15 @@ func (s *Source) inventory(ctx context.Context) error {
 				c, found, err := s.inspect(ctx, id)
 				mu.Lock()
 				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
+				case err != nil && connectionLost(err):
+					if lostErr == nil {
+						lostErr = err
+					}
+				case err != nil:
+					// One container dockerd cannot describe must not stop
+					// the others being judged; it keeps its last judgement.
+					skipped = append(skipped, err)
+					present[id] = previous[id]
 				case found:
 					present[c.ID] = infoOf(c)
 				}
@@ -276,8 +288,12 @@ func (s *Source) inventory(ctx context.Context) error {
 	}
 	close(ids)
 	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("inventory: %w", firstErr)
+	if lostErr != nil {
+		return fmt.Errorf("inventory: %w", lostErr)
+	}
+	if len(skipped) > 0 {
+		s.log.Warn("some containers could not be judged at inventory; they keep their last judgement",
+			zap.Int("containers", len(skipped)), zap.Error(errors.Join(skipped...)))
 	}
 	s.mu.Lock()
 	s.known = present
@@ -292,7 +308,35 @@ func (s *Source) inventory(ctx context.Context) error {
 		}
 	}
 	s.m.inventory.Set(time.Since(start).Seconds())
+	if len(skipped) > 0 {
+		return &partialError{errors.Join(skipped...)}
+	}
 	return nil
+}
+
+// partialError is an inventory that judged every container it could.
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return "inventory incomplete: " + e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
+
+// connectionLost tells a lost or refused connection (retry the session)
+// from an answer about one container (skip it).
+func connectionLost(err error) bool {
+	var netErr *net.OpError
+	return client.IsErrConnectionFailed(err) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
+}
+
+func (s *Source) snapshotKnown() map[string]containerInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]containerInfo, len(s.known))
+	for id, c := range s.known {
+		out[id] = c
+	}
+	return out
 }
 
 // inspect returns found=false without an error when the container is gone.
@@ -414,7 +458,8 @@ func (s *Source) daemonReload(ctx context.Context) {
 		s.log.Warn("docker daemon reloaded but its settings could not be read", zap.Error(err))
 	} else if s.hostFacts() != before {
 		s.log.Info("docker daemon settings changed on reload; re-judging every container")
-		if err := s.inventory(ctx); err != nil {
+		var partial *partialError
+		if err := s.inventory(ctx); err != nil && !errors.As(err, &partial) {
 			s.log.Warn("re-judging containers after daemon reload failed", zap.Error(err))
 		}
 	}
