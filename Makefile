@@ -26,7 +26,7 @@ BENCHTIME ?= 1s
 # Test timeout: CI runs every package in one go.
 TESTTIMEOUT ?= 15m
 
-.PHONY: all build run test bench fuzz lint fmt vet staticcheck clean
+.PHONY: all build run test bench fuzz lint fmt vet staticcheck clean image e2e
 
 all: build
 
@@ -41,6 +41,7 @@ run: build
 ## test: the whole test suite (needs Docker and root for the full run; CI=true turns skips into failures).
 test:
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) ./...
+	cd deploy && $(GO) test -count=1 -timeout $(TESTTIMEOUT) ./...
 
 ## bench: every benchmark, no tests.
 bench:
@@ -60,6 +61,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 # staticcheck installs from the module proxy; if it cannot be built with this
 # Go release the target says so and does not fail the lint.
@@ -70,6 +72,16 @@ staticcheck:
 	fi; \
 	SC=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck"); \
 	$$SC ./...
+
+## image: the container image FROM scratch with bin/dockward (nothing is pulled).
+IMAGE     ?= dockward/dockward
+IMAGE_TAG ?= $(VERSION)
+image: build
+	docker build --network none -t $(IMAGE):$(IMAGE_TAG) -t $(IMAGE):latest .
+
+## e2e: the deploy artifacts against real components (image, Prometheus, Alertmanager).
+e2e:
+	cd deploy && $(GO) test -count=1 -timeout $(TESTTIMEOUT) -v ./e2e/...
 
 clean:
 	rm -rf bin dist
