@@ -38,13 +38,18 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 	var rules []fileRule
 	seen := map[string]bool{}
 	add := func(r fileRule) {
-		if seen[r.Path] {
+		// One file may have several names (/var/run is /run): judge it
+		// once, under the first name it was found by.
+		key := r.Path
+		if real, err := s.fs.resolve(r.Path); err == nil {
+			key = real
+		} else if errors.Is(err, fs.ErrNotExist) {
 			return
 		}
-		if _, err := os.Lstat(s.fs.local(r.Path)); err != nil && errors.Is(err, fs.ErrNotExist) {
+		if seen[key] {
 			return
 		}
-		seen[r.Path] = true
+		seen[key] = true
 		rules = append(rules, r)
 	}
 	var socketUnitPaths []string

@@ -1,0 +1,151 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// runSource starts Run and waits until it is ready.
+func runSource(t *testing.T, h *harness) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- h.src.Run(ctx, func() { close(ready) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v on cancellation, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Run did not return after cancellation")
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not become ready")
+	}
+}
+
+func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Hour }) // only fsnotify can notice
+	runSource(t, h)
+	if _, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd"); ok {
+		t.Fatal("icc finding open before the change")
+	}
+	// Write a new file beside it and rename it over daemon.json, as editors
+	// and configuration management do: the old inode is replaced.
+	tr.write("/etc/docker/.daemon.json.tmp", 0o644, `{"icc": true}`)
+	start := time.Now()
+	if err := os.Rename(tr.local("/etc/docker/.daemon.json.tmp"), tr.local("/etc/docker/daemon.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd")
+		return ok
+	}) {
+		t.Fatalf("replacing daemon.json by rename was not judged within 1s")
+	}
+	t.Logf("judged %s after the rename", time.Since(start).Round(time.Millisecond))
+	if got := h.changeCount("/etc/docker/daemon.json"); got != 1 {
+		t.Errorf("dockward_file_changes_total{path=\"/etc/docker/daemon.json\"} = %v, want 1", got)
+	}
+	// A chmod on another watched file is judged too.
+	tr.chmod("/etc/default/docker", 0o666)
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "file.mode", "/etc/default/docker")
+		return ok
+	}) {
+		t.Fatal("chmod of /etc/default/docker was not judged within 1s")
+	}
+}
+
+func TestDaemonReloadRejudges(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	docker := &fakeDocker{info: *hardenedInfo()}
+	h := newHarness(t, tr, docker, func(c *Config) { c.RescanInterval = time.Hour })
+	runSource(t, h)
+	if _, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd"); ok {
+		t.Fatal("live-restore finding open before the reload")
+	}
+	docker.info.LiveRestoreEnabled = false // what /info reports after the reload
+	h.src.DaemonReloaded()
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd")
+		return ok
+	}) {
+		t.Fatal("a daemon reload did not re-judge the daemon settings")
+	}
+}
+
+func TestPeriodicRescanIsTheBackstop(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	// A debounce far longer than the rescan interval: the change below can
+	// only be judged in time by the periodic rescan.
+	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Second; c.Debounce = 10 * time.Second })
+	runSource(t, h)
+	tr.chmod("/etc/docker/daemon.json", 0o666)
+	if !eventually(3*time.Second, func() bool {
+		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
+		return ok
+	}) {
+		t.Fatal("the periodic rescan did not judge the change")
+	}
+}
+
+var errDockerDown = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+
+func TestHostMetrics(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	h := newHarness(t, tr, &fakeDocker{infoErr: errDockerDown})
+	h.scan()
+	h.scan()
+	want := `
+# HELP dockward_host_scan_errors_total Errors while judging the host's Docker settings and files, by reason.
+# TYPE dockward_host_scan_errors_total counter
+dockward_host_scan_errors_total{reason="daemon_json_invalid"} 0
+dockward_host_scan_errors_total{reason="docker_info"} 2
+dockward_host_scan_errors_total{reason="dockerd_not_found"} 2
+dockward_host_scan_errors_total{reason="package_db"} 0
+dockward_host_scan_errors_total{reason="stat"} 0
+dockward_host_scan_errors_total{reason="state_file"} 0
+dockward_host_scan_errors_total{reason="symlink_loop"} 0
+dockward_host_scan_errors_total{reason="unreadable"} 0
+dockward_host_scan_errors_total{reason="watch"} 0
+# HELP dockward_host_scans_total Complete judgements of the host's Docker settings, files and binaries.
+# TYPE dockward_host_scans_total counter
+dockward_host_scans_total 2
+`
+	if err := testutil.CollectAndCompare(h.reg, strings.NewReader(want), "dockward_host_scan_errors_total", "dockward_host_scans_total"); err != nil {
+		t.Error(err)
+	}
+	// Every watched path has a change series from the first scan, at 0.
+	wantChanges := `
+# HELP dockward_file_changes_total Changes seen to a watched Docker file or binary (content, owner, mode or link target), by host path.
+# TYPE dockward_file_changes_total counter
+dockward_file_changes_total{path="/etc/default/docker"} 0
+dockward_file_changes_total{path="/etc/docker"} 0
+dockward_file_changes_total{path="/etc/docker/daemon.json"} 1
+dockward_file_changes_total{path="/lib/systemd/system/docker.service"} 0
+dockward_file_changes_total{path="/lib/systemd/system/docker.socket"} 0
+dockward_file_changes_total{path="/var/run/docker.sock"} 0
+`
+	tr.chmod("/etc/docker/daemon.json", 0o640)
+	h.scan()
+	if err := testutil.CollectAndCompare(h.reg, strings.NewReader(wantChanges), "dockward_file_changes_total"); err != nil {
+		t.Error(err)
+	}
+	if ts := testutil.ToFloat64(h.src.s.m.lastScan); ts < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("dockward_host_last_scan_timestamp_seconds = %v, not recent", ts)
+	}
+}
