@@ -129,8 +129,11 @@ type judgement struct {
 // add records a finding; details are key/value pairs.
 func (j *judgement) add(rule, msg string, details ...string) *findings.Finding {
 	f := findings.New(rule, j.subj, msg)
-	for i := 0; i+1 < len(details); i += 2 {
-		f = f.With(details[i], details[i+1])
+	if len(details) > 1 {
+		f.Details = make(map[string]string, len(details)/2)
+		for i := 0; i+1 < len(details); i += 2 {
+			f.Details[details[i]] = details[i+1]
+		}
 	}
 	j.out = append(j.out, f)
 	return &j.out[len(j.out)-1]

@@ -25,7 +25,7 @@ func secretEnvNames(env []string) []string {
 		if value == "" || seen[name] {
 			continue
 		}
-		if secretName(name) || secretValue.MatchString(value) {
+		if secretName(name) || looksLikeKey(value) {
 			seen[name] = true
 		}
 	}
@@ -35,6 +35,14 @@ func secretEnvNames(env []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// looksLikeKey runs the regexp only on values that could match it.
+func looksLikeKey(value string) bool {
+	if !strings.Contains(value, "AKIA") && !strings.Contains(value, "ASIA") && !strings.Contains(value, "-----BEGIN ") {
+		return false
+	}
+	return secretValue.MatchString(value)
 }
 
 // secretName reports whether a variable's name says it holds a secret.
