@@ -42,7 +42,7 @@ func (tr *tree) minimalHost() *tree {
 	tr.write("/lib/systemd/system/docker.socket", 0o644, "[Socket]\nListenStream=/run/docker.sock\n")
 	tr.write("/run/docker.sock", 0o660, "")
 	tr.chown("/run/docker.sock", 0, 999)
-	tr.symlink("/var/run", "/run")
+	tr.symlink("/var/run", "../run") // relative, so writes through it stay in the tree
 	tr.write("/etc/default/docker", 0o644, "DOCKER_OPTS=\n")
 	return tr
 }
@@ -64,6 +64,7 @@ func (tr *tree) write(p string, mode os.FileMode, content string) {
 	if err := os.MkdirAll(filepath.Dir(tr.local(p)), 0o755); err != nil {
 		tr.t.Fatal(err)
 	}
+	tr.mustStayInside(p)
 	if err := os.WriteFile(tr.local(p), []byte(content), 0o600); err != nil {
 		tr.t.Fatal(err)
 	}
@@ -72,6 +73,7 @@ func (tr *tree) write(p string, mode os.FileMode, content string) {
 
 func (tr *tree) chmod(p string, mode os.FileMode) {
 	tr.t.Helper()
+	tr.mustStayInside(p)
 	if err := os.Chmod(tr.local(p), mode); err != nil {
 		tr.t.Fatal(err)
 	}
@@ -84,6 +86,20 @@ func (tr *tree) chown(p string, uid, gid int) {
 	}
 	if err := os.Lchown(tr.local(p), uid, gid); err != nil {
 		tr.t.Fatal(err)
+	}
+}
+
+// mustStayInside fails the test before it writes through an absolute
+// symlink to this machine's real files.
+func (tr *tree) mustStayInside(p string) {
+	tr.t.Helper()
+	dir, err := filepath.EvalSymlinks(filepath.Dir(tr.local(p)))
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	root, _ := filepath.EvalSymlinks(tr.root)
+	if dir != root && !strings.HasPrefix(dir, root+"/") {
+		tr.t.Fatalf("test bug: %s resolves outside the tree (%s)", p, dir)
 	}
 }
 
