@@ -7,13 +7,18 @@ package auditd
 // and counted as lost only if it never shows up.
 type gapTracker struct {
 	high    uint32
-	oldest  uint32 // lowest missing serial, valid while missing is non-empty
 	started bool
-	missing map[uint32]struct{}
+	// missing are the serials not seen yet, as ranges, oldest first.
+	missing []gapRange
 	// lost is the running total of serials given up on; late counts
 	// serials that arrived after a later one.
 	lost, late uint64
 }
+
+// gapRange is an inclusive run of missing serials.
+type gapRange struct{ lo, hi uint32 }
+
+func (r gapRange) size() uint64 { return uint64(r.hi-r.lo) + 1 }
 
 const (
 	// gapWindow is how many serials a missing one may lag before it is
@@ -22,12 +27,12 @@ const (
 	// gapReset is a backwards jump treated as a new serial sequence (a
 	// reboot in a log file, or wrap-around), not as a late serial.
 	gapReset = 1 << 24
-	// gapMaxPending bounds memory when a huge gap opens at once; the
-	// excess is counted as lost straight away.
-	gapMaxPending = 1 << 16
+	// gapMaxRanges bounds memory under heavy loss; the oldest ranges
+	// beyond it are counted as lost at once.
+	gapMaxRanges = 1024
 )
 
-func newGapTracker() *gapTracker { return &gapTracker{missing: map[uint32]struct{}{}} }
+func newGapTracker() *gapTracker { return &gapTracker{} }
 
 // observe records one delivered serial.
 func (g *gapTracker) observe(s uint32) {
@@ -36,52 +41,66 @@ func (g *gapTracker) observe(s uint32) {
 		return
 	}
 	switch d := s - g.high; {
-	case s == g.high:
-		return
+	case d == 0:
 	case d < gapReset: // ahead, modulo 2^32
-		missed := d - 1
-		if missed > gapMaxPending {
-			g.lost += uint64(missed - gapMaxPending)
-			missed = gapMaxPending
-		}
-		if len(g.missing) == 0 && missed > 0 {
-			g.oldest = s - missed
-		}
-		for i := uint32(1); i <= missed; i++ {
-			g.missing[s-i] = struct{}{}
+		if d > 1 {
+			g.missing = append(g.missing, gapRange{g.high + 1, s - 1})
 		}
 		g.high = s
 		g.expire()
 	case g.high-s < gapReset: // behind: a late serial
-		if _, ok := g.missing[s]; ok {
-			delete(g.missing, s)
-			g.late++
-		}
+		g.arrived(s)
 	default: // a new sequence
 		g.flush()
 		g.high = s
 	}
 }
 
-// expire gives up on serials more than gapWindow behind the highest.
-func (g *gapTracker) expire() {
-	if len(g.missing) == 0 || g.high-g.oldest <= gapWindow {
+// arrived removes a late serial from the missing ranges.
+func (g *gapTracker) arrived(s uint32) {
+	for i, r := range g.missing {
+		if s-r.lo > r.hi-r.lo { // not in r, modulo 2^32
+			continue
+		}
+		g.late++
+		switch {
+		case r.lo == r.hi:
+			g.missing = append(g.missing[:i], g.missing[i+1:]...)
+		case s == r.lo:
+			g.missing[i].lo++
+		case s == r.hi:
+			g.missing[i].hi--
+		default:
+			g.missing = append(g.missing[:i+1], g.missing[i:]...)
+			g.missing[i].hi = s - 1
+			g.missing[i+1].lo = s + 1
+		}
 		return
 	}
-	oldest := g.high
-	for s := range g.missing {
-		if g.high-s > gapWindow {
-			delete(g.missing, s)
-			g.lost++
-		} else if g.high-s > g.high-oldest {
-			oldest = s
+}
+
+// expire gives up on serials more than gapWindow behind the highest.
+func (g *gapTracker) expire() {
+	for len(g.missing) > 0 {
+		r := &g.missing[0]
+		switch {
+		case g.high-r.hi > gapWindow || len(g.missing) > gapMaxRanges:
+			g.lost += r.size()
+			g.missing = g.missing[1:]
+			continue
+		case g.high-r.lo > gapWindow:
+			lo := g.high - gapWindow
+			g.lost += uint64(lo - r.lo)
+			r.lo = lo
 		}
+		return
 	}
-	g.oldest = oldest
 }
 
 // flush counts every serial still missing as lost (at the end of input).
 func (g *gapTracker) flush() {
-	g.lost += uint64(len(g.missing))
-	clear(g.missing)
+	for _, r := range g.missing {
+		g.lost += r.size()
+	}
+	g.missing = g.missing[:0]
 }

@@ -24,7 +24,15 @@ type tailer struct {
 	ino  uint64 // inode of f
 	part []byte // a line without its newline yet
 	skip bool   // the current line is oversized and is being dropped
+	// head is the file's first bytes as first read. After copytruncate the
+	// writer may refill the file past our offset before the next poll, so
+	// a shrunken size alone would miss it; changed first bytes do not.
+	head []byte
 }
+
+// headBytes is how much of the file start identifies its content; audit
+// lines start with a unique timestamp and serial within it.
+const headBytes = 64
 
 // maxLineBytes bounds one line; auditd's records are far shorter, so a
 // longer "line" is a corrupt file and is skipped rather than buffered.
@@ -59,7 +67,7 @@ func (t *tailer) open() error {
 	if t.f != nil {
 		t.f.Close()
 	}
-	t.f, t.off, t.part, t.skip = f, 0, t.part[:0], false
+	t.f, t.off, t.part, t.skip, t.head = f, 0, t.part[:0], false, nil
 	t.ino = st.Sys().(*syscall.Stat_t).Ino
 	t.r = bufio.NewReaderSize(f, 256<<10)
 	return nil
@@ -99,13 +107,11 @@ func (t *tailer) drain(fn func(line string)) error {
 }
 
 // follow calls fn for every line until ctx is done; idle runs whenever the
-// file has nothing new (reassembly maintenance).
+// file has nothing new (reassembly maintenance). The file is checked for
+// truncation and rotation before every read, so content written after a
+// copytruncate is never read from the old offset first.
 func (t *tailer) follow(ctx context.Context, fn func(line string), idle func()) error {
-	for {
-		if err := t.drain(fn); err != nil {
-			return err
-		}
-		idle()
+	for ctx.Err() == nil {
 		st, err := t.state()
 		if err != nil {
 			return err
@@ -116,8 +122,7 @@ func (t *tailer) follow(ctx context.Context, fn func(line string), idle func()) 
 				return fmt.Errorf("rewinding truncated audit log %s: %w", t.path, err)
 			}
 			t.r.Reset(t.f)
-			t.off, t.part, t.skip = 0, t.part[:0], false
-			continue
+			t.off, t.part, t.skip, t.head = 0, t.part[:0], false, nil
 		case fileRenamed:
 			// What was appended to the old file before the new one
 			// appeared belongs to it: read it, then switch.
@@ -127,6 +132,13 @@ func (t *tailer) follow(ctx context.Context, fn func(line string), idle func()) 
 			if err := t.open(); err != nil {
 				return err
 			}
+		}
+		before := t.off
+		if err := t.drain(fn); err != nil {
+			return err
+		}
+		idle()
+		if t.off != before || st != fileSame {
 			continue
 		}
 		select {
@@ -135,6 +147,14 @@ func (t *tailer) follow(ctx context.Context, fn func(line string), idle func()) 
 		case <-time.After(t.poll):
 		}
 	}
+	return nil
+}
+
+// readHead reads the first n bytes of the file without moving its offset.
+func (t *tailer) readHead(n int64) []byte {
+	b := make([]byte, n)
+	k, _ := t.f.ReadAt(b, 0)
+	return b[:k]
 }
 
 type fileState int
@@ -152,6 +172,11 @@ func (t *tailer) state() (fileState, error) {
 		return fileSame, fmt.Errorf("stat of audit log %s: %w", t.path, err)
 	}
 	if st.Size() < t.off {
+		return fileTruncated, nil
+	}
+	if len(t.head) < headBytes && t.off > int64(len(t.head)) {
+		t.head = t.readHead(min(t.off, headBytes))
+	} else if len(t.head) > 0 && string(t.readHead(int64(len(t.head)))) != string(t.head) {
 		return fileTruncated, nil
 	}
 	cur, err := os.Stat(t.path)

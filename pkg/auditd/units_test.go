@@ -29,7 +29,8 @@ func TestGapTracker(t *testing.T) {
 		{"duplicate serial", []uint32{10, 10, 11}, 0, 0},
 		{"wrap around", []uint32{4294967294, 4294967295, 0, 2}, 1, 0},
 		{"new sequence after reboot", []uint32{900000000, 900000001, 3, 4}, 0, 0},
-		{"huge jump bounded", []uint32{1, 1 + 200000}, 199999, 0},
+		{"huge jump", []uint32{1, 1 + 200000}, 199999, 0},
+		{"late inside a range", []uint32{1, 10, 5, 4, 9, 2, 11}, 4, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
