@@ -3,7 +3,6 @@
 package grafana
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,22 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockward/dockward/deploy/internal/metricref"
 	"github.com/dockward/dockward/internal/testenv"
 )
-
-// goldenMetrics is the agent's golden /metrics output (node_exporter-style
-// e2e test). While it does not exist yet, the design's metric table is the
-// reference; once it does, a metric must be in either.
-var goldenMetrics = filepath.Join("..", "..", "cmd", "agent", "testdata", "e2e-output.txt")
-
-// designMetrics are the fixed names of the design's metric table.
-var designMetrics = []string{
-	"dockward_finding", "dockward_findings_opened_total", "dockward_findings_exempted",
-	"dockward_containers", "dockward_docker_up", "dockward_docker_events_total",
-	"dockward_docker_reconnects_total", "dockward_container_execs_total", "dockward_audit_up",
-	"dockward_audit_events_total", "dockward_audit_kernel_lost_total", "dockward_audit_backlog",
-	"dockward_audit_receive_errors_total", "dockward_file_changes_total", "dockward_build_info",
-}
 
 type panel struct {
 	ID         int    `json:"id"`
@@ -119,54 +105,18 @@ func queries(d dashboard) map[string]string {
 	return out
 }
 
-// knownMetrics reads the metric names from the golden /metrics output, plus
-// the design table.
-func knownMetrics(t *testing.T) (map[string]bool, bool) {
-	t.Helper()
-	known := map[string]bool{}
-	for _, m := range designMetrics {
-		known[m] = true
-	}
-	f, err := os.Open(goldenMetrics)
-	if os.IsNotExist(err) {
-		return known, false
-	}
-	if err != nil {
-		t.Fatalf("opening golden metrics: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	name := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)`)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "# TYPE ") {
-			if fs := strings.Fields(line); len(fs) >= 3 {
-				known[fs[2]] = true
-			}
-			continue
-		}
-		if m := name.FindString(line); m != "" {
-			known[m] = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("reading golden metrics: %v", err)
-	}
-	return known, true
-}
-
-var metricName = regexp.MustCompile(`\bdockward_[a-z0-9_]+\b`)
-
 func TestDashboardQueriesKnownMetrics(t *testing.T) {
 	d := load(t)
-	known, haveGolden := knownMetrics(t)
+	known, haveGolden, err := metricref.Known(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !haveGolden {
-		t.Logf("%s not found: checking against the design's metric table only", goldenMetrics)
+		t.Logf("%s not found: checking against the design's metric table only", metricref.GoldenPath)
 	}
 	used := map[string]bool{}
 	for where, expr := range queries(d) {
-		for _, m := range metricName.FindAllString(expr, -1) {
+		for _, m := range metricref.Used(expr) {
 			used[m] = true
 			if !known[m] {
 				t.Errorf("%s queries %s, which neither the golden /metrics output nor the design table has", where, m)

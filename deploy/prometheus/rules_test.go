@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dockward/dockward/deploy/internal/metricref"
 	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
 )
@@ -250,4 +251,28 @@ func markdownAnchors(md string) map[string]bool {
 		out[b.String()] = true
 	}
 	return out
+}
+
+// Every metric an alert queries exists in the agent's golden /metrics
+// output or the design's metric table, so a renamed series cannot leave an
+// alert that silently never fires.
+func TestAlertMetricsExist(t *testing.T) {
+	known, haveGolden, err := metricref.Known(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !haveGolden {
+		t.Logf("%s not found: checking against the design's metric table only", metricref.GoldenPath)
+	}
+	for _, r := range loadRules(t) {
+		used := metricref.Used(r.Expr)
+		if len(used) == 0 && !strings.Contains(r.Expr, "up{") {
+			t.Errorf("%s queries no dockward metric: %s", r.Alert, r.Expr)
+		}
+		for _, m := range used {
+			if !known[m] {
+				t.Errorf("%s queries %s, which neither the golden /metrics output nor the design table has", r.Alert, m)
+			}
+		}
+	}
 }
