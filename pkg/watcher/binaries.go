@@ -3,6 +3,7 @@ package watcher
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -180,6 +182,7 @@ func (s *scanner) saveBaseline(b *baseline) error {
 // pkgSum is a package manager's recorded checksum for one file.
 type pkgSum struct {
 	Package, Algo, Sum string
+	Manager            string // "dpkg" or "rpm"
 }
 
 // dpkgSums reads the md5sums dpkg recorded for the wanted host paths.
@@ -213,7 +216,7 @@ func (s *scanner) dpkgSums(wanted map[string]bool) (map[string]pkgSum, error) {
 			}
 			p := "/" + strings.TrimPrefix(file, "/")
 			if wanted[p] {
-				out[p] = pkgSum{Package: strings.SplitN(pkg, ":", 2)[0], Algo: "md5", Sum: strings.ToLower(sum)}
+				out[p] = pkgSum{Package: strings.SplitN(pkg, ":", 2)[0], Algo: "md5", Sum: strings.ToLower(sum), Manager: "dpkg"}
 			}
 		}
 	}
@@ -240,6 +243,7 @@ func (s *scanner) judgeBinaries(bins []string, now time.Time) map[string][]findi
 		s.countError(reasonPackageDB)
 		s.logOnce("pkgdb", "reading the package manager's checksums failed", logErr(err))
 	}
+	rpmDB := s.hasRPMDB()
 	changed := false
 	for _, b := range bins {
 		h, err := s.hashFile(b)
@@ -268,12 +272,13 @@ func (s *scanner) judgeBinaries(bins []string, now time.Time) map[string][]findi
 				sum, ok = sums[rest]
 			}
 		}
-		if ok && sum.Algo == "md5" && sum.Sum != h.md5sum {
-			f := findings.New("file.binary_checksum_mismatch", subject,
-				fmt.Sprintf("%s differs from the checksum recorded by package %s", b, sum.Package)).
-				With("package", sum.Package).With("package_md5", sum.Sum).With("md5", h.md5sum).With("sha256", h.sha256)
-			f.Remediation = fmt.Sprintf("apt-get install --reinstall %s  (then check: dpkg --verify %s)", sum.Package, sum.Package)
-			fs = append(fs, f)
+		if !ok && rpmDB {
+			sum, ok = s.rpmSum(b)
+		}
+		if ok {
+			if f, bad := checksumMismatch(subject, b, sum, h); bad {
+				fs = append(fs, f)
+			}
 		}
 		out[b] = fs
 	}
@@ -288,3 +293,83 @@ func (s *scanner) judgeBinaries(bins []string, now time.Time) map[string][]findi
 
 // binaryScope is the sink scope of one binary.
 func binaryScope(p string) string { return "binary:" + path.Clean(p) }
+
+// checksumMismatch compares a binary with its package's recorded checksum.
+func checksumMismatch(subject findings.Subject, b string, sum pkgSum, h hashed) (findings.Finding, bool) {
+	var have string
+	switch sum.Algo {
+	case "md5":
+		have = h.md5sum
+	case "sha256":
+		have = h.sha256
+	default:
+		return findings.Finding{}, false // a digest dockward does not compute
+	}
+	if sum.Sum == have {
+		return findings.Finding{}, false
+	}
+	f := findings.New("file.binary_checksum_mismatch", subject,
+		fmt.Sprintf("%s differs from the %s checksum recorded by package %s", b, sum.Algo, sum.Package)).
+		With("package", sum.Package).With("package_"+sum.Algo, sum.Sum).With(sum.Algo, have).With("sha256", h.sha256)
+	if sum.Manager == "rpm" {
+		f.Remediation = fmt.Sprintf("dnf reinstall %s  (then check: rpm -V %s)", sum.Package, sum.Package)
+	} else {
+		f.Remediation = fmt.Sprintf("apt-get install --reinstall %s  (then check: dpkg --verify %s)", sum.Package, sum.Package)
+	}
+	return f, true
+}
+
+// rpmDBDirs are where rpm keeps its database, old and new layouts.
+var rpmDBDirs = []string{"/var/lib/rpm", "/usr/lib/sysimage/rpm"}
+
+func (s *scanner) hasRPMDB() bool {
+	if s.rpmCommand == "" {
+		return false
+	}
+	for _, d := range rpmDBDirs {
+		if fi, err := os.Stat(s.fs.local(d)); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// rpmSum asks rpm (its database format is rpm's own business) for the
+// digest it recorded for host path p.
+func (s *scanner) rpmSum(p string) (pkgSum, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.rpmCommand, "--root", s.fs.root, "-qf", p,
+		"--queryformat", "%{NAME} %{FILEDIGESTALGO}\n[%{FILENAMES} %{FILEDIGESTS}\n]")
+	out, err := cmd.Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) { // not owned by a package is exit status 1: not an error
+			s.countError(reasonPackageDB)
+			s.logOnce("rpm", "running rpm failed", logErr(err))
+		}
+		return pkgSum{}, false
+	}
+	return parseRPMQuery(out, p)
+}
+
+// parseRPMQuery reads "NAME ALGO" then "FILE DIGEST" lines. ALGO is rpm's
+// PGP hash number: 1 md5 (also when unset on old packages), 8 sha256.
+func parseRPMQuery(out []byte, p string) (pkgSum, bool) {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 2 {
+		return pkgSum{}, false
+	}
+	head := strings.Fields(lines[0])
+	if len(head) != 2 {
+		return pkgSum{}, false
+	}
+	algo := map[string]string{"1": "md5", "(none)": "md5", "8": "sha256"}[head[1]]
+	for _, l := range lines[1:] {
+		file, digest, ok := strings.Cut(l, " ")
+		if ok && file == p && digest != "" {
+			return pkgSum{Package: head[0], Algo: algo, Sum: strings.ToLower(digest), Manager: "rpm"}, true
+		}
+	}
+	return pkgSum{}, false
+}

@@ -150,3 +150,53 @@ func TestCorruptStateFileIsSetAside(t *testing.T) {
 		t.Errorf("no new baseline written: %v", err)
 	}
 }
+
+// TestRPMChecksums uses a stand-in rpm command that answers like
+// `rpm -qf --queryformat` for one owned file and fails (exit 1, "not
+// owned") for the rest.
+func TestRPMChecksums(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	tr.write("/usr/bin/dockerd", 0o755, "dockerd v1")
+	tr.mkdir("/var/lib/rpm", 0o755)
+	script := filepath.Join(t.TempDir(), "rpm")
+	body := "#!/bin/sh\n" +
+		"[ \"$1\" = --root ] && [ \"$2\" = \"" + tr.root + "\" ] && [ \"$3\" = -qf ] || exit 2\n" +
+		"[ \"$4\" = /usr/bin/dockerd ] || { echo \"file $4 is not owned by any package\"; exit 1; }\n" +
+		"printf 'docker-ce 8\\n/usr/bin/docker-proxy 00\\n/usr/bin/dockerd %s\\n' \"$(cat " + script + ".sum)\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setSum := func(s string) {
+		if err := os.WriteFile(script+".sum", []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHarness(t, tr, nil)
+	h.src.s.rpmCommand = script
+
+	setSum(sha("dockerd v1"))
+	if r := rulesOf(h.scan(), "/usr/bin/dockerd"); len(r) != 0 {
+		t.Fatalf("findings for a binary matching rpm's digest: %v", r)
+	}
+	setSum(sha("dockerd v0"))
+	f, ok := find(h.scan(), "file.binary_checksum_mismatch", "/usr/bin/dockerd")
+	if !ok || f.Details["package"] != "docker-ce" || f.Details["package_sha256"] != sha("dockerd v0") ||
+		f.Remediation != "dnf reinstall docker-ce  (then check: rpm -V docker-ce)" {
+		t.Fatalf("rpm mismatch finding %v %+v", ok, f)
+	}
+	if got := h.errorCount(reasonPackageDB); got != 0 {
+		t.Errorf("package_db errors = %v: an unowned file is not an error", got)
+	}
+}
+
+func TestParseRPMQuery(t *testing.T) {
+	out := []byte("runc 1\n/usr/bin/runc ABCDEF\n")
+	if s, ok := parseRPMQuery(out, "/usr/bin/runc"); !ok || s.Algo != "md5" || s.Sum != "abcdef" || s.Package != "runc" {
+		t.Errorf("parseRPMQuery = %+v %v", s, ok)
+	}
+	for _, bad := range []string{"", "garbage", "runc 8\n/usr/bin/other 00\n"} {
+		if _, ok := parseRPMQuery([]byte(bad), "/usr/bin/runc"); ok {
+			t.Errorf("parseRPMQuery(%q) matched", bad)
+		}
+	}
+}

@@ -39,6 +39,9 @@ type scanner struct {
 	// when it appears or changes, never on every rescan.
 	notes, curNotes map[string]string
 
+	// rpmCommand queries rpm's database on rpm-based hosts ("" disables).
+	rpmCommand string
+
 	pid     atomic.Int64
 	watched []watchedPath
 }
@@ -53,7 +56,7 @@ func newScanner(cfg Config, docker DockerAPI, sink findings.Sink, log *zap.Logge
 	return &scanner{
 		cfg: cfg, fs: newRootFS(cfg.RootFS), docker: docker, sink: sink, log: log, m: m, now: time.Now,
 		hashes: map[string]hashed{}, states: map[string]fileState{},
-		notes: map[string]string{}, curNotes: map[string]string{},
+		notes: map[string]string{}, curNotes: map[string]string{}, rpmCommand: "rpm",
 	}
 }
 
