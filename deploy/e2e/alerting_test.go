@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dockward/dockward/deploy/internal/metricref"
 	"github.com/dockward/dockward/internal/testenv"
 )
 
@@ -181,6 +182,32 @@ func TestAlertsEndToEnd(t *testing.T) {
 			return !found, why
 		})
 		t.Logf("the alert resolved %s after the container was removed", took.Round(time.Millisecond))
+	})
+
+	// After the privileged container came and went, so that the Docker
+	// event counters (series per type and action) have children too.
+	t.Run("EveryQueriedMetricIsExported", func(t *testing.T) {
+		_, body, err := httpGet(s.agentURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		exported := map[string]bool{}
+		for _, line := range strings.Split(body, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+				exported[f[2]] = true
+			}
+		}
+		for _, file := range []string{filepath.Join("..", "prometheus", "alerts.yml"), filepath.Join("..", "grafana", "dockward.json")} {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range metricref.Used(string(data)) {
+				if !exported[m] {
+					t.Errorf("%s queries %s, which the running agent does not export", file, m)
+				}
+			}
+		}
 	})
 
 	t.Run("DockerFileTamperedFires", func(t *testing.T) {
