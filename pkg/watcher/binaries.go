@@ -190,14 +190,25 @@ type pkgSum struct {
 // found and resolved paths are looked up.
 func (s *scanner) dpkgSums(wanted map[string]bool) (map[string]pkgSum, error) {
 	const infoDir = "/var/lib/dpkg/info"
-	ents, err := os.ReadDir(s.fs.local(infoDir))
+	fi, err := os.Stat(s.fs.local(infoDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // not a dpkg system
 	}
 	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", infoDir, err)
+	}
+	// dpkg replaces its info files by rename, which changes the
+	// directory's mtime: an unchanged directory needs no re-reading.
+	key := fmt.Sprintf("%d|%q", fi.ModTime().UnixNano(), sortedKeys(wanted))
+	if s.dpkgCache.key == key {
+		return s.dpkgCache.sums, nil
+	}
+	ents, err := os.ReadDir(s.fs.local(infoDir))
+	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", infoDir, err)
 	}
 	out := map[string]pkgSum{}
+	defer func() { s.dpkgCache.key, s.dpkgCache.sums = key, out }()
 	for _, e := range ents {
 		pkg, ok := strings.CutSuffix(e.Name(), ".md5sums")
 		if !ok {
@@ -372,4 +383,13 @@ func parseRPMQuery(out []byte, p string) (pkgSum, bool) {
 		}
 	}
 	return pkgSum{}, false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

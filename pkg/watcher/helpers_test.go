@@ -22,11 +22,11 @@ import (
 
 // tree is a temporary host root filesystem.
 type tree struct {
-	t    *testing.T
+	t    testing.TB
 	root string
 }
 
-func newTree(t *testing.T) *tree {
+func newTree(t testing.TB) *tree {
 	t.Helper()
 	tr := &tree{t: t, root: t.TempDir()}
 	tr.write("/etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
@@ -140,7 +140,7 @@ func (f *fakeDocker) NetworkInspect(_ context.Context, id string, _ client.Netwo
 
 // harness runs the source against a tree.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	tree  *tree
 	store *findings.Store
 	reg   *prometheus.Registry
@@ -149,7 +149,7 @@ type harness struct {
 	logs  *observer.ObservedLogs
 }
 
-func newHarness(t *testing.T, tr *tree, docker DockerAPI, mutate ...func(*Config)) *harness {
+func newHarness(t testing.TB, tr *tree, docker DockerAPI, mutate ...func(*Config)) *harness {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.RootFS = tr.root

@@ -39,6 +39,12 @@ type scanner struct {
 	// when it appears or changes, never on every rescan.
 	notes, curNotes map[string]string
 
+	// dpkgCache keeps dpkg's recorded sums until its info directory changes.
+	dpkgCache struct {
+		key  string
+		sums map[string]pkgSum
+	}
+
 	// rpmCommand queries rpm's database on rpm-based hosts ("" disables).
 	rpmCommand string
 
