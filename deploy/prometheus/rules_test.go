@@ -276,3 +276,35 @@ func TestAlertMetricsExist(t *testing.T) {
 		}
 	}
 }
+
+// The alert table in docs/install.md ("Alert routing") lists every alert
+// with its severity and for:, as in alerts.yml.
+func TestInstallGuideAlertTable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "install.md"))
+	if err != nil {
+		t.Fatalf("reading the install guide: %v", err)
+	}
+	row := regexp.MustCompile(`(?m)^\| (Dockward\w+) \| (\w+) \| ([^|]+) \|`)
+	table := map[string][2]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		table[m[1]] = [2]string{m[2], strings.TrimSpace(m[3])}
+	}
+	for _, r := range loadRules(t) {
+		got, ok := table[r.Alert]
+		if !ok {
+			t.Errorf("docs/install.md's alert table lacks %s", r.Alert)
+			continue
+		}
+		wantFor := r.For
+		if wantFor == "" {
+			wantFor = "none"
+		}
+		if got[0] != r.Labels["severity"] || got[1] != wantFor {
+			t.Errorf("docs/install.md lists %s as %s/%s; alerts.yml has %s/%s", r.Alert, got[0], got[1], r.Labels["severity"], wantFor)
+		}
+		delete(table, r.Alert)
+	}
+	for name := range table {
+		t.Errorf("docs/install.md lists %s, which alerts.yml does not define", name)
+	}
+}
