@@ -38,7 +38,8 @@ func runSource(t *testing.T, h *harness) {
 
 func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	tr := newTree(t).minimalHost()
-	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Hour }) // only fsnotify can notice
+	// No bridge in the fake daemon: icc is judged from daemon.json.
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour }) // only fsnotify can notice
 	runSource(t, h)
 	if _, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd"); ok {
 		t.Fatal("icc finding open before the change")
@@ -147,5 +148,62 @@ dockward_file_changes_total{path="/var/run/docker.sock"} 0
 	}
 	if ts := testutil.ToFloat64(h.src.s.m.lastScan); ts < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("dockward_host_last_scan_timestamp_seconds = %v, not recent", ts)
+	}
+}
+
+func TestDaemonDownKeepsItsLastJudgement(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	docker := &fakeDocker{info: *hardenedInfo()}
+	docker.info.LiveRestoreEnabled = false
+	h := newHarness(t, tr, docker)
+	if _, ok := find(h.scan(), "daemon.live_restore_off", "dockerd"); !ok {
+		t.Fatal("no live-restore finding while the daemon is up")
+	}
+	docker.infoErr = errDockerDown // and no dockerd process in the tree
+	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": false,}`)
+	fs := h.scan()
+	if _, ok := find(fs, "daemon.live_restore_off", "dockerd"); !ok {
+		t.Error("the daemon's findings resolved because it was briefly unreachable")
+	}
+	if _, ok := find(fs, "daemon.config_invalid", "dockerd"); !ok {
+		t.Error("daemon.json is still judged while the daemon is down")
+	}
+}
+
+func TestNoDockerNoDaemonFindings(t *testing.T) {
+	tr := newTree(t) // no daemon, no daemon.json
+	for _, f := range newHarness(t, tr, &fakeDocker{infoErr: errDockerDown}).scan() {
+		t.Errorf("a host without Docker got %s: %s", f.Rule, f.Message)
+	}
+}
+
+// TestScanWhileRunning is for the race detector: Scan (dockward scan, the
+// API) may run while Run reacts to file events and reloads.
+func TestScanWhileRunning(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.Debounce = time.Millisecond })
+	runSource(t, h)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			if err := h.src.Scan(context.Background()); err != nil {
+				t.Error(err)
+			}
+			h.src.DaemonReloaded()
+			_ = h.src.DockerdPID()
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		tr.chmod("/etc/docker/daemon.json", os.FileMode(0o644-(i%2)*0o40))
+		time.Sleep(2 * time.Millisecond)
+	}
+	<-done
+	tr.chmod("/etc/docker/daemon.json", 0o666)
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
+		return ok
+	}) {
+		t.Fatal("final chmod not judged")
 	}
 }

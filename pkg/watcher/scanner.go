@@ -48,6 +48,9 @@ type scanner struct {
 	// rpmCommand queries rpm's database on rpm-based hosts ("" disables).
 	rpmCommand string
 
+	// lastDaemon is the last judgement of a daemon that could be seen.
+	lastDaemon []findings.Finding
+
 	pid     atomic.Int64
 	watched []watchedPath
 }
@@ -72,7 +75,7 @@ func (s *scanner) scan(ctx context.Context) {
 	start := s.now()
 	s.curNotes = map[string]string{}
 	in := s.gatherDaemon(ctx)
-	judged := map[string][]findings.Finding{"daemon": judgeDaemon(in)}
+	judged := map[string][]findings.Finding{"daemon": s.judgeDaemonOrKeep(in)}
 	keep := map[string]bool{} // scopes left as they were because they could not be judged
 	var watched []watchedPath
 
@@ -125,6 +128,30 @@ func (s *scanner) scan(ctx context.Context) {
 	s.m.lastScan.Set(float64(end.UnixNano()) / 1e9)
 	s.m.duration.Set(end.Sub(start).Seconds())
 	s.m.watched.Set(float64(len(watched)))
+}
+
+// judgeDaemonOrKeep judges the daemon's settings when the daemon can be
+// seen (its process or its API). When it cannot (Docker stopped, or not
+// installed), dockerd's defaults say nothing about this host: the last
+// judgement of a seen daemon is kept, and only daemon.json itself is judged.
+func (s *scanner) judgeDaemonOrKeep(in *daemonInputs) []findings.Finding {
+	all := judgeDaemon(in)
+	if in.proc != nil || in.info != nil {
+		s.lastDaemon = nil
+		for _, f := range all {
+			if f.Rule != "daemon.config_invalid" {
+				s.lastDaemon = append(s.lastDaemon, f)
+			}
+		}
+		return all
+	}
+	out := append([]findings.Finding{}, s.lastDaemon...)
+	for _, f := range all {
+		if f.Rule == "daemon.config_invalid" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // gatherDaemon collects the daemon's effective settings: daemon.json, the

@@ -98,10 +98,20 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 		defer w.Close()
 	}
 	dirs := newWatchSet(src.s.fs, w, src.log, src.s)
-	if err := src.Scan(ctx); err != nil {
+	// scanAndWatch judges and re-aims the watches under one lock, since
+	// both touch the scanner's state.
+	scanAndWatch := func() {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		src.s.scan(ctx)
+		if ctx.Err() == nil {
+			dirs.update(src.s.watched)
+		}
+	}
+	scanAndWatch()
+	if ctx.Err() != nil {
 		return nil
 	}
-	dirs.update(src.s.watched)
 	ready()
 
 	ticker := time.NewTicker(src.cfg.RescanInterval)
@@ -114,9 +124,7 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 	}
 	rescan := func() {
 		debounce = nil
-		if src.Scan(ctx) == nil {
-			dirs.update(src.s.watched)
-		}
+		scanAndWatch()
 	}
 	for {
 		select {
@@ -127,7 +135,10 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 				events = nil
 				continue
 			}
-			if dirs.relevant(ev.Name) && debounce == nil {
+			src.mu.Lock()
+			relevant := dirs.relevant(ev.Name)
+			src.mu.Unlock()
+			if relevant && debounce == nil {
 				debounce = time.After(src.cfg.Debounce)
 			}
 		case err, ok := <-errs:
