@@ -260,9 +260,16 @@ func judgeDaemon(in *daemonInputs) []findings.Finding {
 		*f = f.With("log_driver", logDriver.v)
 	}
 
-	// 2.14
-	if s := in.boolSetting("no-new-privileges", func(c *daemonjson.Config) *bool { return c.NoNewPrivileges }, false); !s.v {
-		add("daemon.no_new_privileges_default", "containers may gain new privileges unless each one opts out", s.from)
+	// 2.14: newer daemons list name=no-new-privileges in /info; older ones
+	// do not report it at all, so its absence falls back to the settings.
+	nnp := in.boolSetting("no-new-privileges", func(c *daemonjson.Config) *bool { return c.NoNewPrivileges }, false)
+	if in.info != nil {
+		if _, ok := securityOption(in.info, "no-new-privileges"); ok {
+			nnp = setting[bool]{true, "GET /info (SecurityOptions)"}
+		}
+	}
+	if !nnp.v {
+		add("daemon.no_new_privileges_default", "containers may gain new privileges unless each one opts out", nnp.from)
 	}
 
 	// 2.15

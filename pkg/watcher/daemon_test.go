@@ -186,6 +186,15 @@ func TestTCPWithTLSVerifyIsNotAFinding(t *testing.T) {
 	}
 }
 
+func TestNoNewPrivilegesFromInfo(t *testing.T) {
+	js := strings.Replace(hardenedJSON, `"no-new-privileges": true`, `"no-new-privileges": false`, 1)
+	info := hardenedInfo()
+	info.SecurityOptions = append(info.SecurityOptions, "name=no-new-privileges")
+	if f, ok := ruleSet(judgeDaemon(inputs(t, js, info)))["daemon.no_new_privileges_default"]; ok {
+		t.Errorf("/info reports no-new-privileges but finding: %s", f.Details["setting_source"])
+	}
+}
+
 func TestBridgeICCOptionIsAuthoritative(t *testing.T) {
 	off, on := false, true
 	in := inputs(t, strings.Replace(hardenedJSON, `"icc": false,`, "", 1), nil) // settings say default (on)
