@@ -166,7 +166,7 @@ func TestUnitFollowsConventions(t *testing.T) {
 		"SystemCallArchitectures": "native",
 		"SystemCallFilter":        "@system-service",
 		"UMask":                   "0077",
-		"CapabilityBoundingSet":   "CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_DAC_READ_SEARCH",
+		"CapabilityBoundingSet":   "CAP_AUDIT_CONTROL CAP_AUDIT_READ CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
 	}
 	for k, v := range want {
 		if got := d[k]; len(got) != 1 || got[0] != v {
@@ -179,6 +179,11 @@ func TestUnitFollowsConventions(t *testing.T) {
 	// Audit netlink refuses processes outside the initial user namespace.
 	if v, ok := d["PrivateUsers"]; ok {
 		t.Errorf("PrivateUsers=%v must not be set: audit netlink would refuse the agent", v)
+	}
+	// CAP_SYS_PTRACE is only for /proc access checks; the syscall filter
+	// must keep the ptrace family out.
+	if v := d["SystemCallFilter"]; len(v) != 1 || v[0] != "@system-service" {
+		t.Errorf("SystemCallFilter=%v, want only @system-service (which excludes ptrace and process_vm_*)", v)
 	}
 	if v := d["EnvironmentFile"]; len(v) != 1 || v[0] != "-/etc/default/dockward" {
 		t.Errorf("EnvironmentFile=%v, want -/etc/default/dockward", v)
