@@ -132,17 +132,20 @@ func (s *scanner) loadBaseline() *baseline {
 	if errors.Is(err, fs.ErrNotExist) {
 		return b
 	}
-	if err == nil {
-		err = json.Unmarshal(data, b)
-		if err == nil && b.Binaries == nil {
-			b.Binaries = map[string]baselineEntry{}
-		}
+	if err != nil {
+		s.countError(reasonStateFile)
+		s.log.Error("binary baseline state file unreadable; keeping a baseline in memory only", logPath(p), logErr(err))
+		return b
+	}
+	err = json.Unmarshal(data, b)
+	if err == nil && b.Binaries == nil {
+		b.Binaries = map[string]baselineEntry{}
 	}
 	if err != nil {
 		s.countError(reasonStateFile)
 		aside := p + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
 		_ = os.Rename(p, aside)
-		s.log.Error("binary baseline state file unreadable; starting a new baseline",
+		s.log.Error("binary baseline state file is corrupt; starting a new baseline",
 			logPath(p), logErr(err), logString("moved_to", aside))
 		return &baseline{Version: 1, Binaries: map[string]baselineEntry{}}
 	}
@@ -164,7 +167,8 @@ func (s *scanner) saveBaseline(b *baseline) error {
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
+	_, err = tmp.Write(data)
+	if err == nil {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {

@@ -200,3 +200,20 @@ func TestParseRPMQuery(t *testing.T) {
 		}
 	}
 }
+
+func TestUnwritableStateDirKeepsBaselineInMemory(t *testing.T) {
+	tr := binHost(t)
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, tr, nil, func(c *Config) { c.StateDir = blocker + "/state" }) // below a regular file
+	h.scan()
+	if got := h.errorCount(reasonStateFile); got != 2 { // cannot read it, cannot write it
+		t.Errorf("state_file errors = %v, want 2", got)
+	}
+	tr.write("/usr/sbin/dockerd", 0o755, "dockerd changed")
+	if _, ok := find(h.scan(), "file.binary_changed", "/usr/sbin/dockerd"); !ok {
+		t.Error("a change is not reported when the baseline could not be saved")
+	}
+}

@@ -215,5 +215,3 @@ func eventually(d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
-
-func joinRules(rs []string) string { return strings.Join(rs, ",") }

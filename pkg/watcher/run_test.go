@@ -104,7 +104,7 @@ func TestPeriodicRescanIsTheBackstop(t *testing.T) {
 	}
 }
 
-var errDockerDown = errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+var errDockerDown = errors.New("cannot connect to the Docker daemon at unix:///var/run/docker.sock")
 
 func TestHostMetrics(t *testing.T) {
 	tr := newTree(t).minimalHost()
