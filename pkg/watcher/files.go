@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -224,6 +226,10 @@ func (s *scanner) judgeFile(r fileRule, ids idMap) ([]findings.Finding, *fileSta
 	if !okG && r.Group == "docker" {
 		// No docker group on this host: dockerd then leaves the socket root's.
 		wantGID, okG = 0, true
+	}
+	if !okU || !okG {
+		s.logOnce("owner:"+r.Path, "the expected owner is not a user or group on this host; ownership not judged",
+			zap.String("path", r.Path), zap.String("owner", r.Owner), zap.String("group", r.Group))
 	}
 	if (okU && uid != wantUID) || (okG && gid != wantGID) {
 		have := ids.userName(uid) + ":" + ids.groupName(gid)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/dockward/dockward/internal/testenv"
 )
 
@@ -173,5 +175,18 @@ func TestMissingFilesAreNotFindings(t *testing.T) {
 		if f.Subject.Kind == "file" {
 			t.Errorf("unexpected file finding on an empty host: %s %s", f.Rule, f.Subject.Name)
 		}
+	}
+}
+
+func TestExtraFileWithUnknownOwnerIsLogged(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	tr.write("/etc/containerd/config.toml", 0o644, "")
+	h := newHarness(t, tr, nil, func(c *Config) {
+		c.ExtraFiles = []ExtraFile{{Path: "/etc/containerd/config.toml", Owner: "nosuchuser"}}
+	})
+	h.scan()
+	h.scan()
+	if n := h.logs.FilterField(zap.String("owner", "nosuchuser")).Len(); n != 1 {
+		t.Errorf("unknown owner logged %d times over two scans, want once", n)
 	}
 }
