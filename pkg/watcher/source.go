@@ -97,7 +97,7 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 	} else {
 		defer w.Close()
 	}
-	dirs := newWatchSet(src.s.fs, w, src.log, src.s)
+	dirs := newWatchSet(src.s.fs, w, src.s)
 	// scanAndWatch judges and re-aims the watches under one lock, since
 	// both touch the scanner's state.
 	scanAndWatch := func() {
@@ -168,14 +168,13 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 type watchSet struct {
 	fs    rootFS
 	w     *fsnotify.Watcher
-	log   *zap.Logger
 	s     *scanner
 	dirs  map[string]map[string]bool // local dir -> base names ("" = any)
 	added map[string]bool
 }
 
-func newWatchSet(fs rootFS, w *fsnotify.Watcher, log *zap.Logger, s *scanner) *watchSet {
-	return &watchSet{fs: fs, w: w, log: log, s: s, added: map[string]bool{}}
+func newWatchSet(fs rootFS, w *fsnotify.Watcher, s *scanner) *watchSet {
+	return &watchSet{fs: fs, w: w, s: s, added: map[string]bool{}}
 }
 
 func (ws *watchSet) update(paths []watchedPath) {
