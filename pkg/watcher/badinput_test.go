@@ -82,6 +82,9 @@ func TestUnreadablePaths(t *testing.T) {
 	}
 	testenv.RequireRoot(t)
 	tr := newTree(t).minimalHost()
+	tr.fakeUnixTable(map[uint64]string{3542: "/run/docker.sock"})
+	tr.fakeProc(1426, 1, []string{"/usr/sbin/dockerd", "-H", "fd://"}, nil, 3542)
+	tr.write("/var/run/docker.pid", 0o644, "1426")
 	tr.mkdir("/etc/docker", 0o700)
 	// t.TempDir makes 0700 directories; nobody must reach the tree and the
 	// test binary (the go build cache is private too).
@@ -120,7 +123,17 @@ func TestUnreadablePaths(t *testing.T) {
 
 func unreadableChild(t *testing.T, root string) {
 	h := newHarness(t, &tree{t: t, root: root}, nil, func(c *Config) { c.StateDir = os.Getenv("DOCKWARD_UNREADABLE_STATE") + "/state" })
-	h.scan()
+	fs := h.scan()
+	if h.src.DockerdPID() != 1426 {
+		t.Fatalf("dockerd not found through its pid file: %d", h.src.DockerdPID())
+	}
+	// dockerd is seen but its daemon.json cannot be read: its defaults say
+	// nothing about what the file sets, so nothing is judged from them.
+	for _, f := range fs {
+		if f.Subject.Kind == "daemon" {
+			t.Errorf("daemon judged without its daemon.json: %s (%s)", f.Rule, f.Details["setting_source"])
+		}
+	}
 	if got := h.errorCount(reasonUnreadable); got < 1 {
 		t.Fatalf("dockward_host_scan_errors_total{reason=\"unreadable\"} = %v, want >= 1", got)
 	}

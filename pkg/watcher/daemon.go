@@ -47,7 +47,9 @@ type daemonInputs struct {
 	configPath    string
 	configPresent bool
 	config        *daemonjson.Config // nil when absent or invalid
-	configErr     error              // why daemon.json could not be used
+	configErr     error              // why dockerd would refuse daemon.json
+	// configUnreadable: daemon.json exists but this process cannot read it.
+	configUnreadable bool
 }
 
 // setting is one effective value and where it came from, for the finding's

@@ -134,9 +134,10 @@ func (s *scanner) scan(ctx context.Context) {
 // seen (its process or its API). When it cannot (Docker stopped, or not
 // installed), dockerd's defaults say nothing about this host: the last
 // judgement of a seen daemon is kept, and only daemon.json itself is judged.
+// The same holds while daemon.json cannot be read.
 func (s *scanner) judgeDaemonOrKeep(in *daemonInputs) []findings.Finding {
 	all := judgeDaemon(in)
-	if in.proc != nil || in.info != nil {
+	if (in.proc != nil || in.info != nil) && !in.configUnreadable {
 		s.lastDaemon = nil
 		for _, f := range all {
 			if f.Rule != "daemon.config_invalid" {
@@ -211,7 +212,7 @@ func (s *scanner) gatherInfo(ctx context.Context, in *daemonInputs) {
 
 // readDaemonJSON reads and strictly parses in.configPath into in.
 func (s *scanner) readDaemonJSON(in *daemonInputs) {
-	in.config, in.configErr, in.configPresent = nil, nil, false
+	in.config, in.configErr, in.configPresent, in.configUnreadable = nil, nil, false, false
 	data, err := s.fs.readFile(in.configPath, daemonjson.MaxSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -223,7 +224,10 @@ func (s *scanner) readDaemonJSON(in *daemonInputs) {
 		s.scanError(in.configPath, err)
 		return
 	case err != nil:
-		s.scanError(in.configPath, err) // unreadable to us: not judged
+		// Unreadable to us but maybe not to dockerd: the settings it holds
+		// are unknown, so the last judgement stands.
+		in.configUnreadable = true
+		s.scanError(in.configPath, err)
 		return
 	}
 	in.configPresent = true
