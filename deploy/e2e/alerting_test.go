@@ -130,8 +130,9 @@ func getJSON(u string, v any) string {
 }
 
 type amAlert struct {
-	Labels map[string]string `json:"labels"`
-	Status struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Status      struct {
 		State string `json:"state"`
 	} `json:"status"`
 }
@@ -155,7 +156,7 @@ func (s stack) alertWith(alertname, label, value string) (bool, string) {
 	}
 	for _, a := range alerts {
 		if a.Labels[label] == value {
-			return true, fmt.Sprintf("%v (%s)", a.Labels, a.Status.State)
+			return true, fmt.Sprintf("%v %v (%s)", a.Labels, a.Annotations, a.Status.State)
 		}
 	}
 	return false, fmt.Sprintf("Alertmanager lists %d %s alerts, none with %s=%q: %+v", len(alerts), alertname, label, value, alerts)
@@ -175,6 +176,16 @@ func TestAlertsEndToEnd(t *testing.T) {
 			return s.alertWith("DockwardPrivilegedContainer", "subject", name)
 		})
 		t.Logf("DockwardPrivilegedContainer for %s reached Alertmanager %s after the container was created", name, took.Round(time.Millisecond))
+		alerts, _ := s.activeAlerts("DockwardPrivilegedContainer")
+		for _, a := range alerts {
+			if a.Labels["subject"] != name {
+				continue
+			}
+			if a.Labels["severity"] != "critical" || !strings.Contains(a.Annotations["description"], name) ||
+				!strings.HasPrefix(a.Annotations["runbook_url"], "https://") {
+				t.Errorf("alert labels %v / annotations %v: want severity critical, the container in the description and a runbook_url", a.Labels, a.Annotations)
+			}
+		}
 
 		docker(t, "rm", "-f", name)
 		took = waitFor(t, 30*time.Second, "DockwardPrivilegedContainer for "+name+" resolves after the container is removed", func() (bool, string) {
