@@ -402,3 +402,16 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Every top-level value is documented in the chart's README.
+func TestReadmeDocumentsEveryValue(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	if err != nil {
+		t.Fatalf("reading chart README: %v", err)
+	}
+	for key := range readValues(t, filepath.Join(chartDir, "values.yaml")) {
+		if !strings.Contains(string(readme), "`"+key+"`") && !strings.Contains(string(readme), "`"+key+".") {
+			t.Errorf("values.yaml key %s is not documented in the chart README", key)
+		}
+	}
+}
