@@ -194,7 +194,8 @@ type supervisor struct {
 	sink string // the source's Name(), whose store scopes it owns
 }
 
-const (
+// Restart backoff bounds; variables so tests can shorten them.
+var (
 	minBackoff = time.Second
 	maxBackoff = time.Minute
 )
