@@ -78,13 +78,34 @@ func scanSources(ctx context.Context, w *wiring, cfg Config) ([]string, error) {
 		if src == nil {
 			continue
 		}
-		if err := src.Scan(ctx); err != nil {
+		if err := scanBounded(ctx, src); err != nil {
 			errs = append(errs, fmt.Errorf("%s source scan: %w", spec.name, err))
 			continue
 		}
 		scanned = append(scanned, spec.name)
 	}
 	return scanned, errors.Join(errs...)
+}
+
+// scanBounded runs src.Scan but returns when ctx ends even if the source
+// does not, so a stuck source cannot hang a CI job: its findings so far are
+// reported and the scan fails.
+func scanBounded(ctx context.Context, src findings.Source) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic in Scan: %v", p)
+			}
+		}()
+		done <- src.Scan(ctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("did not finish: %w (see --%s)", context.Cause(ctx), flagScanTimeout)
+	}
 }
 
 // scanExitCode is 1 when a non-exempt finding is at least as severe as

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
@@ -145,5 +147,24 @@ func TestScanCommandContainers(t *testing.T) {
 	}
 	if !found || len(rep.Sources) != 1 || rep.Sources[0] != "containers" {
 		t.Errorf("json report lacks %s's privileged finding or the source list: %+v", name, rep.Sources)
+	}
+}
+
+type stuckScanner struct{ fakeSource }
+
+func (stuckScanner) Scan(context.Context) error { select {} }
+
+func TestScanBoundedGivesUpOnStuckSource(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := scanBounded(ctx, &stuckScanner{}); err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Errorf("err = %v, want a did-not-finish error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %s", d)
+	}
+	if err := scanBounded(context.Background(), &fakeSource{}); err != nil {
+		t.Errorf("a finished scan returned %v", err)
 	}
 }
