@@ -198,10 +198,9 @@ func docker(t *testing.T, args ...string) string {
 // container, removed when the test ends.
 func createPrivileged(t *testing.T, image, name string) string {
 	t.Helper()
-	id := docker(t, "create", "--privileged", "--network", "none", "--label", "dockward.test=1",
-		"--name", name, image, "sleep", "600")
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
-	return id
+	return docker(t, "create", "--privileged", "--network", "none", "--label", "dockward.test=1",
+		"--name", name, image, "sleep", "600")
 }
 
 // findingLine returns the dockward_finding series for rule and subject in

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/dockward/dockward/internal/testenv"
 )
 
@@ -23,10 +25,13 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 	ctxDir := t.TempDir()
 	buildAgent(t, ctxDir)
 	root := repoRoot(t)
-	for _, f := range []string{"Dockerfile", ".dockerignore"} {
+	for _, f := range []string{"Dockerfile", ".dockerignore", containerConfig} {
 		data, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatalf("reading %s: %v", f, err)
+		}
+		if err := os.MkdirAll(filepath.Join(ctxDir, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
 		}
 		writeFile(t, ctxDir, f, string(data))
 	}
@@ -34,28 +39,35 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 	docker(t, "build", "--network", "none", "--label", "dockward.test=1", "-t", image, ctxDir)
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image).Run() })
 
-	// The image holds nothing but the binary.
-	history := docker(t, "image", "inspect", "--format", "{{len .RootFS.Layers}} {{.Config.User}} {{json .Config.Entrypoint}}", image)
-	if history != `1 0:0 ["/bin/dockward"]` {
-		t.Errorf("image layers/user/entrypoint %q, want one layer with the binary, user 0:0, /bin/dockward", history)
+	// The image holds nothing but the binary and its container config.
+	history := docker(t, "image", "inspect", "--format", "{{len .RootFS.Layers}} {{.Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}", image)
+	if want := `2 0:0 ["/bin/dockward"] ["--web.listen-address=:9917","--config.file=/etc/dockward/config.yml"]`; history != want {
+		t.Errorf("image layers/user/entrypoint/cmd %q, want %q", history, want)
 	}
 
 	fixture := uniqueName("dockward-e2e-privileged")
 	createPrivileged(t, busybox, fixture)
 
-	// The audit source is off here: this test is about the image and the
-	// container findings, and must not take the host's audit daemon slot.
-	cfgDir := t.TempDir()
-	cfg := writeFile(t, cfgDir, "config.yml", "audit:\n  enabled: false\n")
+	// The image's own config, with the audit source off: this test is about
+	// the image and the container findings, and must not take the host's
+	// audit daemon slot.
+	shipped, err := os.ReadFile(filepath.Join(root, containerConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfgDoc map[string]map[string]any
+	if err := yaml.Unmarshal(shipped, &cfgDoc); err != nil {
+		t.Fatalf("parsing %s: %v", containerConfig, err)
+	}
+	cfgDoc["audit"]["enabled"] = false
+	cfgYAML, err := yaml.Marshal(cfgDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeFile(t, t.TempDir(), "config.yml", string(cfgYAML))
 	port := freePort(t)
 	agent := uniqueName("dockward-e2e-agent")
-	docker(t, "run", "-d", "--name", agent, "--label", "dockward.test=1",
-		"-v", "/var/run/docker.sock:/var/run/docker.sock:ro",
-		"-v", cfg+":/etc/dockward/config.yml:ro",
-		"--pid", "host", "--network", "host",
-		"--cap-drop", "ALL", "--cap-add", "AUDIT_CONTROL", "--cap-add", "AUDIT_READ", "--cap-add", "DAC_READ_SEARCH",
-		"--read-only",
-		image, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--config.file=/etc/dockward/config.yml")
+	// Registered first: a failed docker run can still leave a created container.
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := exec.Command("docker", "logs", "--tail", "60", agent).CombinedOutput()
@@ -63,8 +75,15 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 		}
 		_ = exec.Command("docker", "rm", "-f", agent).Run()
 	})
-
+	docker(t, "run", "-d", "--name", agent, "--label", "dockward.test=1",
+		"-v", "/var/run/docker.sock:/var/run/docker.sock:ro",
+		"-v", cfg+":/etc/dockward/config.yml:ro", "-v", "/:/host:ro",
+		"--pid", "host", "--network", "host",
+		"--cap-drop", "ALL", "--cap-add", "AUDIT_CONTROL", "--cap-add", "AUDIT_READ", "--cap-add", "DAC_READ_SEARCH",
+		"--read-only",
+		image, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--config.file=/etc/dockward/config.yml")
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+
 	took := waitFor(t, 30*time.Second, "the containerised agent reports container.privileged for "+fixture, func() (bool, string) {
 		if state := docker(t, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", agent); !strings.HasPrefix(state, "running") {
 			t.Fatalf("the agent container is not running: %s", state)
@@ -80,4 +99,16 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 		return false, "no dockward_finding{rule=\"container.privileged\"} series for " + fixture
 	})
 	t.Logf("the containerised agent reported the privileged container after %s", took.Round(time.Millisecond))
+
+	// The host source judges the host's files through /host.
+	waitFor(t, 30*time.Second, "the containerised agent's host source is ready", func() (bool, string) {
+		_, body, err := httpGet(url)
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(body, `dockward_source_ready{source="host"} 1`), "dockward_source_ready{source=\"host\"} is not 1"
+	})
 }
+
+// containerConfig is the config the image ships, relative to the repository.
+const containerConfig = "deploy/container/config.yml"
