@@ -163,13 +163,19 @@ func TestHelmLintAllValues(t *testing.T) { lintChart(t, readValues(t, allValuesF
 
 func TestRenderDefaults(t *testing.T) {
 	r := render(t, nil)
-	if len(r.daemonSets) != 1 || len(r.services) != 1 || len(r.serviceAccounts) != 1 {
-		t.Fatalf("defaults render %d DaemonSets, %d Services, %d ServiceAccounts; want one each",
-			len(r.daemonSets), len(r.services), len(r.serviceAccounts))
+	if len(r.daemonSets) != 1 || len(r.services) != 1 || len(r.serviceAccounts) != 1 || len(r.configMaps) != 1 {
+		t.Fatalf("defaults render %d DaemonSets, %d Services, %d ServiceAccounts, %d ConfigMaps; want one each",
+			len(r.daemonSets), len(r.services), len(r.serviceAccounts), len(r.configMaps))
 	}
-	if len(r.serviceMonitors)+len(r.prometheusRules)+len(r.configMaps) != 0 {
-		t.Fatalf("ServiceMonitor, PrometheusRule and ConfigMap are optional and off by default; got %d, %d, %d",
-			len(r.serviceMonitors), len(r.prometheusRules), len(r.configMaps))
+	if len(r.serviceMonitors)+len(r.prometheusRules) != 0 {
+		t.Fatalf("ServiceMonitor and PrometheusRule are optional and off by default; got %d, %d",
+			len(r.serviceMonitors), len(r.prometheusRules))
+	}
+	cfg := agentConfig(t, r.configMaps[0])
+	for _, section := range []string{"host", "audit"} {
+		if got := cfg[section]["rootfs"]; got != "/host" {
+			t.Errorf("config %s.rootfs = %v, want /host where the host's / is mounted", section, got)
+		}
 	}
 	ds := r.daemonSets[0]
 	checkDaemonSet(t, ds)
@@ -249,6 +255,18 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet) {
 	if !socketMounted {
 		t.Error("the Docker socket is not mounted read-only at /var/run/docker.sock")
 	}
+	rootMounted := false
+	for _, m := range c.VolumeMounts {
+		if hostPaths[m.Name] == "/" && m.MountPath == "/host" && m.ReadOnly {
+			rootMounted = true
+		}
+	}
+	if !rootMounted {
+		t.Error("the host's / is not mounted read-only at /host")
+	}
+	if !contains(c.Args, "--config.file=/etc/dockward/config.yml") {
+		t.Errorf("args %v do not pass the rendered config", c.Args)
+	}
 	noSchedule := false
 	for _, tol := range pod.Tolerations {
 		if tol.Effect == corev1.TaintEffectNoSchedule && tol.Operator == corev1.TolerationOpExists && tol.Key == "" {
@@ -292,9 +310,9 @@ func TestRenderAllOptionalValues(t *testing.T) {
 	if ds.Spec.Template.Annotations["checksum/config"] == "" {
 		t.Error("a config change must roll the pods: checksum/config annotation missing")
 	}
-	var cfg map[string]any
-	if err := yaml.UnmarshalStrict([]byte(r.configMaps[0].Data["config.yml"]), &cfg); err != nil {
-		t.Errorf("ConfigMap config.yml is not YAML: %v", err)
+	cfg := agentConfig(t, r.configMaps[0])
+	if cfg["host"]["rootfs"] != "/host" || cfg["exemptions"] == nil || cfg["rules"] == nil {
+		t.Errorf("config %v must keep the given exemptions and rules and add host.rootfs", cfg)
 	}
 	sm := r.serviceMonitors[0]
 	if sm.Namespace != "monitoring" || sm.Labels["release"] != "kube-prometheus-stack" {
@@ -413,5 +431,33 @@ func TestReadmeDocumentsEveryValue(t *testing.T) {
 		if !strings.Contains(string(readme), "`"+key+"`") && !strings.Contains(string(readme), "`"+key+".") {
 			t.Errorf("values.yaml key %s is not documented in the chart README", key)
 		}
+	}
+}
+
+// agentConfig decodes the rendered config.yml; the agent reads it strictly.
+func agentConfig(t *testing.T, cm corev1.ConfigMap) map[string]map[string]any {
+	t.Helper()
+	var generic map[string]any
+	if err := yaml.UnmarshalStrict([]byte(cm.Data["config.yml"]), &generic); err != nil {
+		t.Fatalf("ConfigMap config.yml is not YAML: %v\n%s", err, cm.Data["config.yml"])
+	}
+	out := map[string]map[string]any{}
+	for k, v := range generic {
+		switch v := v.(type) {
+		case map[string]any:
+			out[k] = v
+		default:
+			out[k] = map[string]any{"": v}
+		}
+	}
+	return out
+}
+
+// A rootfs given in values wins over the chart's /host.
+func TestConfigValuesWin(t *testing.T) {
+	r := render(t, map[string]any{"config": map[string]any{"host": map[string]any{"rootfs": "/rootfs", "rescan_interval": "1m"}}})
+	cfg := agentConfig(t, r.configMaps[0])
+	if cfg["host"]["rootfs"] != "/rootfs" || cfg["host"]["rescan_interval"] != "1m" || cfg["audit"]["rootfs"] != "/host" {
+		t.Fatalf("config %v: the given host section must win, audit.rootfs default to /host", cfg)
 	}
 }

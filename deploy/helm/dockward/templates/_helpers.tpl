@@ -71,3 +71,13 @@ appears twice. */}}
 {{- $labels := include "dockward.labels" $ctx | fromYaml }}
 {{- toYaml (merge $labels (index . 1 | default dict)) }}
 {{- end }}
+
+{{/* The agent's config: .Values.config, with the sources looking at the
+host's / under /host when it is mounted there (values given win). */}}
+{{- define "dockward.config" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- if .Values.hostRootFsMount.enabled }}
+{{- $cfg = mustMergeOverwrite (dict "host" (dict "rootfs" "/host") "audit" (dict "rootfs" "/host")) $cfg }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
