@@ -84,4 +84,13 @@ func TestStackFileLoadsAsGlobalService(t *testing.T) {
 	if !socket {
 		t.Error("the Docker socket is not mounted at /var/run/docker.sock")
 	}
+	root := false
+	for _, v := range svc.Volumes {
+		if v.Type == "bind" && v.Source == "/" && v.Target == "/host" && v.ReadOnly {
+			root = true
+		}
+	}
+	if !root {
+		t.Error("the host's / must be mounted read-only at /host, where the image's config looks")
+	}
 }
