@@ -76,6 +76,8 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
 
+	// Checked after the agent has stopped (cleanups run in reverse order).
+	guardAudit(t)
 	s.agent = startProcess(t, dir, "dockward", agentBin,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", agentPort), "--log.level=debug")
 
