@@ -32,26 +32,30 @@ type auditHistory struct {
 	complete bool
 }
 
-// readKmsg reads the kernel log ring without blocking.
+// readKmsg reads the kernel log ring without blocking. It uses raw
+// syscalls: an *os.File would park a non-blocking read in the runtime
+// poller and wait for the next kernel message instead of returning EAGAIN.
 func readKmsg(path string) (auditHistory, error) {
 	var h auditHistory
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return h, fmt.Errorf("reading the kernel log %s for audit history: %w", path, err)
 	}
-	defer f.Close()
+	defer syscall.Close(fd)
 	buf := make([]byte, 8192)
 	first := true
 	for {
-		n, err := f.Read(buf)
+		n, err := syscall.Read(fd, buf)
 		switch {
 		case errors.Is(err, syscall.EAGAIN):
 			return h, nil // read everything there is
 		case errors.Is(err, syscall.EPIPE):
 			continue // a record was overwritten while reading
+		case errors.Is(err, syscall.EINTR):
+			continue
 		case err != nil && first:
 			return h, fmt.Errorf("reading the kernel log %s: %w", path, err)
-		case err != nil:
+		case err != nil, n <= 0:
 			return h, nil
 		}
 		scanKmsgRecord(buf[:n], &h, first)

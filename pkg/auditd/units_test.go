@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 func counterValue(t testing.TB, c prometheus.Collector) float64 {
@@ -330,5 +332,21 @@ dockward_audit_up{mode="unicast"} 1
 	}
 	if _, err := newMetrics(reg, nil); err == nil {
 		t.Fatal("registering twice must fail with an error, not a panic")
+	}
+}
+
+// TestReadKmsgReturns reads the real kernel log: it must return once the
+// log is read, not wait for the next message.
+func TestReadKmsgReturns(t *testing.T) {
+	testenv.RequireRoot(t)
+	done := make(chan error, 1)
+	go func() { _, err := readKmsg("/dev/kmsg"); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("readKmsg blocked")
 	}
 }

@@ -1,0 +1,433 @@
+package auditd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/findings"
+)
+
+// Kernel tests run serially (no t.Parallel): they share the kernel's one
+// audit configuration.
+
+// requireAudit needs root, auditctl and a kernel that answers audit netlink.
+func requireAudit(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "auditctl")
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		testenv.Missing(t, "kernel audit netlink: %v", err)
+		return
+	}
+	defer c.Close()
+	if _, err := c.GetStatus(); err != nil {
+		testenv.Missing(t, "kernel audit status: %v", err)
+	}
+}
+
+// kernelAuditState is `auditctl -s` and `auditctl -l`, without the
+// instantaneous queue length (backlog), which the kernel changes by itself.
+func kernelAuditState(t *testing.T) string {
+	t.Helper()
+	var keep []string
+	for _, l := range strings.Split(testenv.Run(t, "auditctl", "-s"), "\n") {
+		if strings.HasPrefix(l, "backlog ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n") + "\n--- rules ---\n" + testenv.Run(t, "auditctl", "-l")
+}
+
+// expectKernelRestored records the kernel's audit state now and fails the
+// test if it differs when the test (and every cleanup registered after
+// this call) is done.
+func expectKernelRestored(t *testing.T) {
+	t.Helper()
+	before := kernelAuditState(t)
+	t.Cleanup(func() {
+		if after := kernelAuditState(t); after != before {
+			t.Errorf("kernel audit state not restored:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+}
+
+type liveSource struct {
+	src   *Source
+	store *findings.Store
+	reg   *prometheus.Registry
+	logs  *observer.ObservedLogs
+	mu    sync.Mutex
+	evs   []seen
+}
+
+// events returns a copy of the events seen so far.
+func (l *liveSource) events() []seen {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]seen(nil), l.evs...)
+}
+
+// waitEvent waits for an event matching match and returns it.
+func (l *liveSource) waitEvent(t *testing.T, timeout time.Duration, match func(seen) bool) (seen, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, s := range l.events() {
+			if match(s) {
+				return s, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return seen{}, false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startSource runs a source until the test ends and waits for ready.
+func startSource(t *testing.T, cfg Config, o Options) *liveSource {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	l := &liveSource{store: findings.NewStore(nil), reg: prometheus.NewRegistry(), logs: logs}
+	o.Log, o.Registerer, o.Sink = zap.New(core), l.reg, l.store.SourceSink("audit")
+	src, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.onEvent = func(ev *Event, w Watch, expected bool) {
+		c := *ev
+		c.Paths = append([]PathItem(nil), ev.Paths...)
+		l.mu.Lock()
+		l.evs = append(l.evs, seen{c, w.Key, expected})
+		l.mu.Unlock()
+	}
+	l.src = src
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of cancellation")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run failed before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("source not ready within 10s")
+	}
+	return l
+}
+
+func unicastConfig() Config {
+	c := DefaultConfig()
+	c.Mode = ModeUnicast
+	c.StatusInterval = 200 * time.Millisecond
+	return c
+}
+
+// testPath returns a fresh path under /etc/docker, removed at the end.
+func testPath(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := os.Stat("/etc/docker"); err != nil {
+		testenv.Missing(t, "/etc/docker: %v", err)
+	}
+	p := fmt.Sprintf("/etc/docker/dockward-test-%s-%d", name, time.Now().UnixNano())
+	t.Cleanup(func() { os.RemoveAll(p) })
+	return p
+}
+
+func ownAUID(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/loginuid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := parseID(strings.TrimSpace(string(b)))
+	if !ok {
+		t.Fatalf("loginuid %q", b)
+	}
+	return id
+}
+
+// TestUnicastLiveEvent installs the rules, writes under /etc/docker and
+// expects the counter and the log line within 1s.
+func TestUnicastLiveEvent(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	path := testPath(t, "live")
+	l := startSource(t, unicastConfig(), Options{})
+	if l.src.Mode() != ModeUnicast {
+		t.Fatalf("mode %s", l.src.Mode())
+	}
+	rules := testenv.Run(t, "auditctl", "-l")
+	if !strings.Contains(rules, "-w /etc/docker -p wa -k docker_etc") {
+		t.Fatalf("rules not installed:\n%s", rules)
+	}
+	for _, f := range l.store.Open() {
+		if f.Rule == "audit.watch_missing" {
+			t.Errorf("watch reported missing while dockward's rules are installed: %+v", f)
+		}
+	}
+	start := time.Now()
+	testenv.Run(t, "touch", path)
+	ev, ok := l.waitEvent(t, time.Second, func(s seen) bool { return s.ev.Path() == path })
+	if !ok {
+		t.Fatalf("no event for %s within 1s; saw %d events", path, len(l.events()))
+	}
+	t.Logf("event after %s", time.Since(start))
+	if ev.key != "docker_etc" || ev.expected || ev.ev.Exe != "/usr/bin/touch" || !ev.ev.Success ||
+		ev.ev.AUID != ownAUID(t) || ev.ev.Syscall == "" {
+		t.Errorf("event = %+v key %s expected %v", ev.ev, ev.key, ev.expected)
+	}
+	if got := counterValue(t, l.src.m.eventCounter("docker_etc", false)); got < 1 {
+		t.Errorf(`dockward_audit_events_total{key="docker_etc",expected="false"} = %v`, got)
+	}
+	var line map[string]any
+	for deadline := time.Now().Add(time.Second); line == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, e := range l.logs.FilterMessage("audit event by an unexpected writer").All() {
+			if e.ContextMap()["path"] == path {
+				line = e.ContextMap()
+			}
+		}
+	}
+	if line == nil {
+		t.Fatal("no log line for the event")
+	}
+	actor, _ := line["actor"].(map[string]any)
+	if line["key"] != "docker_etc" || line["success"] != true || actor["exe"] != "/usr/bin/touch" ||
+		actor["auid"] != ownAUID(t) || actor["comm"] != "touch" || actor["pid"] == int64(0) {
+		t.Errorf("log line = %v", line)
+	}
+	if got := counterValue(t, l.src.m.sequenceGaps); got != 0 {
+		t.Errorf("sequence gaps = %v", got)
+	}
+}
+
+// TestUnicastReinstallsRemovedRule removes dockward's rule behind its back.
+func TestUnicastReinstallsRemovedRule(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	l := startSource(t, unicastConfig(), Options{})
+	testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc")
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(testenv.Run(t, "auditctl", "-l"), "-w /etc/docker -p wa -k docker_etc") {
+		if time.Now().After(deadline) {
+			t.Fatal("removed rule not reinstalled within 3s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := counterValue(t, l.src.m.reinstalledKey["docker_etc"]); got != 1 {
+		t.Errorf("rules reinstalled = %v, want 1", got)
+	}
+	if l.logs.FilterMessage("an audit rule dockward installed was removed; reinstalled it").Len() != 1 {
+		t.Error("reinstall not logged")
+	}
+}
+
+// TestUnicastKeepsOthersRules: a rule someone else installed before
+// dockward started, identical to one of dockward's, stays after it stops.
+func TestUnicastKeepsOthersRules(t *testing.T) {
+	requireAudit(t)
+	testenv.Run(t, "auditctl", "-w", "/etc/docker", "-p", "wa", "-k", "docker_etc")
+	testenv.Run(t, "auditctl", "-w", "/tmp", "-p", "x", "-k", "not_dockward")
+	t.Cleanup(func() {
+		testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc")
+		testenv.Run(t, "auditctl", "-W", "/tmp", "-p", "x", "-k", "not_dockward")
+	})
+	expectKernelRestored(t)
+	startSource(t, unicastConfig(), Options{})
+	rules := testenv.Run(t, "auditctl", "-l")
+	if strings.Count(rules, "-w /etc/docker -p wa -k docker_etc") != 1 || !strings.Contains(rules, "not_dockward") {
+		t.Fatalf("rules while running:\n%s", rules)
+	}
+}
+
+// TestContainerAttribution writes from inside a container to a
+// bind-mounted watched directory.
+func TestContainerAttribution(t *testing.T) {
+	requireAudit(t)
+	image := testenv.RequireBusyboxImage(t)
+	expectKernelRestored(t)
+	dir := testPath(t, "ctr")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var asked []string
+	l := startSource(t, unicastConfig(), Options{ContainerName: func(id string) (string, bool) {
+		mu.Lock()
+		asked = append(asked, id)
+		mu.Unlock()
+		return "attribution-test", true
+	}})
+	out := testenv.Run(t, "docker", "run", "-d", "--network", "none", "-l", "dockward.test=1",
+		"-v", dir+":/mnt", image, "sh", "-c", "sleep 0.3; echo hi > /mnt/written; sleep 5")
+	id := strings.TrimSpace(out)
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	if len(id) != 64 {
+		t.Fatalf("docker run printed %q", out)
+	}
+	if _, ok := l.waitEvent(t, 10*time.Second, func(s seen) bool { return s.ev.Path() == "/mnt/written" }); !ok {
+		t.Fatal("no event for the container's write")
+	}
+	var actor map[string]any
+	for deadline := time.Now().Add(2 * time.Second); actor == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, e := range l.logs.FilterMessage("audit event by an unexpected writer").All() {
+			if e.ContextMap()["path"] == "/mnt/written" {
+				actor, _ = e.ContextMap()["actor"].(map[string]any)
+			}
+		}
+	}
+	ctr, _ := actor["container"].(map[string]any)
+	if ctr["id"] != id[:12] || ctr["name"] != "attribution-test" || actor["exe"] != "/bin/busybox" {
+		t.Fatalf("actor = %v, want container %s", actor, id[:12])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) == 0 || asked[0] != id {
+		t.Errorf("container name asked for %v, want the full ID", asked)
+	}
+}
+
+// TestMulticastBesideUnicast runs a multicast reader next to a unicast
+// one: both see the event, and the multicast reader changes nothing.
+func TestMulticastBesideUnicast(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	path := testPath(t, "mc")
+	uni := startSource(t, unicastConfig(), Options{})
+	withUnicast := kernelAuditState(t)
+	mcfg := DefaultConfig()
+	mcfg.Mode = ModeMulticast
+	func() {
+		// A nested scope so the multicast source stops before the checks.
+		core, _ := observer.New(zap.DebugLevel)
+		store := findings.NewStore(nil)
+		src, err := New(mcfg, Options{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink("audit")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var got []string
+		src.onEvent = func(ev *Event, w Watch, expected bool) {
+			mu.Lock()
+			got = append(got, ev.Path())
+			mu.Unlock()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+		<-ready
+		if src.Mode() != ModeMulticast {
+			t.Errorf("mode %s", src.Mode())
+		}
+		testenv.Run(t, "touch", path)
+		if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
+			t.Error("the unicast reader missed the event while multicast ran")
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			mu.Lock()
+			n := len(got)
+			mu.Unlock()
+			if n > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		if len(got) == 0 || got[0] != path {
+			t.Errorf("multicast saw %v, want %s", got, path)
+		}
+		mu.Unlock()
+		if counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS)) != 0 {
+			t.Error("ENOBUFS on a quiet multicast socket")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("multicast Run: %v", err)
+		}
+	}()
+	if after := kernelAuditState(t); after != withUnicast {
+		t.Errorf("multicast changed the kernel state:\nbefore:\n%s\nafter:\n%s", withUnicast, after)
+	}
+}
+
+// TestScanChangesNothing judges coverage with audit as it is.
+func TestScanChangesNothing(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	store := findings.NewStore(nil)
+	src, err := New(DefaultConfig(), Options{Sink: store.SourceSink("audit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rules := testenv.Run(t, "auditctl", "-l")
+	status := testenv.Run(t, "auditctl", "-s")
+	covered := strings.Contains(rules, "-w /etc/docker ") && strings.Contains(status, "enabled 1")
+	var missingEtc bool
+	for _, f := range store.Open() {
+		if f.Rule == "audit.watch_missing" && f.Subject.Name == "/etc/docker" {
+			missingEtc = true
+		}
+	}
+	if missingEtc == covered {
+		t.Errorf("watch_missing for /etc/docker = %v, but coverage is %v (rules:\n%s)", missingEtc, covered, rules)
+	}
+}
+
+// TestFileModeFollowsLog runs file mode on a log that auditd would write.
+func TestFileModeFollowsLog(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(log, []byte("type=EOE msg=audit(1.0:1): \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Mode = ModeFile
+	cfg.LogFile = log
+	l := startSource(t, cfg, Options{})
+	data, err := os.ReadFile("testdata/enriched.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(data)
+	f.Close()
+	if _, ok := l.waitEvent(t, 3*time.Second, func(s seen) bool { return s.key == "runc_bin" }); !ok {
+		t.Fatalf("file mode saw %d events, none for runc_bin", len(l.events()))
+	}
+	if n := len(l.events()); n != 6 {
+		t.Errorf("file mode saw %d events, want 6", n)
+	}
+}
