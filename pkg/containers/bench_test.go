@@ -310,7 +310,9 @@ func BenchmarkCostPerContainer(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		h.src.judgeOne(ctx, ids[i%len(ids)])
+		if err := h.src.judgeOne(ctx, ids[i%len(ids)]); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	per := b.Elapsed() / time.Duration(b.N)

@@ -207,7 +207,9 @@ func (s *Source) session(ctx context.Context, cur *cursor, connected func()) err
 		if err != nil {
 			return fmt.Errorf("docker event stream: %w", err)
 		}
-		s.handle(ctx, cur, ev)
+		if err := s.handle(ctx, cur, ev); err != nil {
+			return err
+		}
 	}
 }
 
@@ -376,18 +378,23 @@ func shortID(id string) string {
 }
 
 // judgeOne re-inspects one container after an event and replaces its
-// findings; a container that is gone is forgotten.
-func (s *Source) judgeOne(ctx context.Context, id string) {
+// findings; a container that is gone is forgotten. A lost connection is
+// returned so the session ends (and the outage is logged once) instead of
+// every queued event logging its own failure.
+func (s *Source) judgeOne(ctx context.Context, id string) error {
 	c, found, err := s.inspect(ctx, id)
+	if err != nil && connectionLost(err) {
+		return err
+	}
 	if err != nil {
 		// The next inventory (after a reconnect at the latest) corrects it.
 		s.log.Warn("could not judge container after event; keeping its last judgement", zap.Error(err),
 			zap.Dict("container", zap.String("id", shortID(id))))
-		return
+		return nil
 	}
 	if !found {
 		s.forget(id)
-		return
+		return nil
 	}
 	s.mu.Lock()
 	s.known[c.ID] = infoOf(c)
@@ -395,6 +402,7 @@ func (s *Source) judgeOne(ctx context.Context, id string) {
 	host := s.host
 	s.mu.Unlock()
 	s.sink.Set(c.ID, Judge(c, host))
+	return nil
 }
 
 func (s *Source) forget(id string) {
@@ -407,18 +415,19 @@ func (s *Source) forget(id string) {
 	s.sink.Set(id, nil)
 }
 
-// handle processes one event from the stream.
-func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) {
+// handle processes one event from the stream. It returns an error only
+// when the connection to Docker is lost.
+func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) error {
 	typ, action := eventLabels(string(ev.Type), string(ev.Action))
 	if ev.Type == "" || ev.Action == "" || (ev.Type == events.ContainerEventType && ev.Actor.ID == "") {
 		// Checked before de-duplication: without an actor or a sane time
 		// the event cannot be placed in the stream.
 		s.m.events.WithLabelValues(typ, action).Inc()
 		s.malformed("event without type, action or actor", fmt.Errorf("%w: type=%q action=%q", errMalformedStream, truncate(string(ev.Type), 64), truncate(string(ev.Action), 64)))
-		return
+		return nil
 	}
 	if cur.seenBefore(ev) {
-		return
+		return nil
 	}
 	s.m.events.WithLabelValues(typ, action).Inc()
 	if s.handled != nil {
@@ -426,21 +435,22 @@ func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) {
 	}
 	switch ev.Type {
 	case events.ContainerEventType:
-		s.containerEvent(ctx, action, ev)
+		return s.containerEvent(ctx, action, ev)
 	case events.DaemonEventType:
 		if action == "reload" {
 			s.daemonReload(ctx)
 		}
 	}
+	return nil
 }
 
-func (s *Source) containerEvent(ctx context.Context, action string, ev events.Message) {
+func (s *Source) containerEvent(ctx context.Context, action string, ev events.Message) error {
 	id := ev.Actor.ID
 	switch action {
 	case "destroy":
 		s.forget(id)
 	case "create", "start", "update", "rename", "die", "pause", "unpause", "restart", "stop", "kill", "oom":
-		s.judgeOne(ctx, id)
+		return s.judgeOne(ctx, id)
 	case "exec_create":
 		s.execCreated(ctx, ev)
 	case "exec_start":
@@ -448,6 +458,7 @@ func (s *Source) containerEvent(ctx context.Context, action string, ev events.Me
 	case "exec_die", "exec_detach":
 		delete(s.execs, ev.Actor.Attributes["execID"])
 	}
+	return nil
 }
 
 // daemonReload re-reads the daemon facts, re-judges everything when they
