@@ -246,6 +246,10 @@ func TestAlertsEndToEnd(t *testing.T) {
 		if _, err := os.Stat("/etc/docker"); err != nil {
 			testenv.Missing(t, "/etc/docker, the watched directory this test writes to: %v", err)
 		}
+		// Control: nothing has written to /etc/docker yet in this test.
+		if found, why := s.alertWith("DockwardDockerFileTampered", "key", "docker_etc"); found {
+			t.Fatalf("DockwardDockerFileTampered for docker_etc fires before the test wrote anything: %s", why)
+		}
 		path := filepath.Join("/etc/docker", uniqueName("dockward-e2e-tamper")+".json")
 		t.Cleanup(func() { _ = os.Remove(path) })
 		if err := os.WriteFile(path, []byte("{}\n"), 0o600); err != nil {
