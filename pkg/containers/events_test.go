@@ -1,0 +1,85 @@
+package containers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestCursorSkipsReplayedEvents(t *testing.T) {
+	var c cursor
+	c.start(time.Unix(100, 0))
+	if got := c.since(); got != "100.000000000" {
+		t.Fatalf("since = %q", got)
+	}
+	ev := func(nano int64, id string) events.Message {
+		return events.Message{Type: "container", Action: "create", Actor: events.Actor{ID: id}, TimeNano: nano}
+	}
+	steps := []struct {
+		ev   events.Message
+		seen bool
+	}{
+		{ev(100e9+5, "a"), false},
+		{ev(100e9+5, "b"), false}, // same nanosecond, another event
+		{ev(100e9+5, "a"), true},  // replayed by an inclusive since
+		{ev(100e9+4, "z"), true},  // older than the last handled
+		{ev(100e9+6, "a"), false},
+		{events.Message{Type: "container", Action: "die", Actor: events.Actor{ID: "x"}, Time: 101}, false},
+		{ev(100e9+6, "a"), true},
+	}
+	for i, s := range steps {
+		if got := c.seenBefore(s.ev); got != s.seen {
+			t.Errorf("step %d: seenBefore = %v, want %v", i, got, s.seen)
+		}
+	}
+	if got := c.since(); got != "101.000000000" {
+		t.Errorf("since after a seconds-only event = %q", got)
+	}
+}
+
+// TestFakeEventsDuringOutageAreReplayedOnce: events dockerd buffered while
+// the agent was cut off (an exec, which no inventory can reconstruct) are
+// handled exactly once after the reconnect.
+func TestFakeEventsDuringOutageAreReplayedOnce(t *testing.T) {
+	f := newFakeEngine(t)
+	c := fakeContainer(hexID(50), "svc")
+	c.State.Status = "running"
+	f.put(c)
+	f.start()
+	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
+	h.run(t)
+	waitFor(t, 5*time.Second, "subscription", f.subscribed)
+	before := f.emit(events.ContainerEventType, "start", c.ID, nil)
+	waitFor(t, 5*time.Second, "start handled", func() bool {
+		return testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "start")) == 1
+	})
+
+	f.stop()
+	waitFor(t, 5*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
+	no := false
+	f.mu.Lock()
+	f.execs["x1"] = container.ExecInspectResponse{ID: "x1", ContainerID: c.ID,
+		ProcessConfig: &container.ExecProcessConfig{Entrypoint: "cat", Arguments: []string{"/etc/shadow"}, Privileged: &no, User: "root"}}
+	f.mu.Unlock()
+	attrs := map[string]string{"execID": "x1"}
+	f.emit(events.ContainerEventType, "exec_create: cat /etc/shadow", c.ID, attrs)
+	f.emit(events.ContainerEventType, "exec_start: cat /etc/shadow", c.ID, attrs)
+	f.start()
+	waitFor(t, 5*time.Second, "docker_up 1", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
+	waitFor(t, 5*time.Second, "exec replayed", func() bool {
+		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) == 1
+	})
+	time.Sleep(100 * time.Millisecond)
+	if got := testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "start")); got != 1 {
+		t.Errorf("the start event at the resume point (%d) was handled %v times, want once", before.TimeNano, got)
+	}
+	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")); got != 1 {
+		t.Errorf("exec counted %v times", got)
+	}
+	if got := testutil.ToFloat64(h.src.m.reconnects); got != 1 {
+		t.Errorf("reconnects = %v", got)
+	}
+}
