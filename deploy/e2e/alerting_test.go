@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,23 @@ func TestAlertsEndToEnd(t *testing.T) {
 				!strings.HasPrefix(a.Annotations["runbook_url"], "https://") {
 				t.Errorf("alert labels %v / annotations %v: want severity critical, the container in the description and a runbook_url", a.Labels, a.Annotations)
 			}
+		}
+
+		// The same finding on the agent's own /findings page, rendered by a
+		// real browser, linked from the landing page.
+		if _, landing, err := httpGet(s.agentURL + "/"); err != nil || !strings.Contains(landing, `href="/findings"`) {
+			t.Errorf("the landing page does not link /findings (err %v)", err)
+		}
+		dom := chromiumDOM(t, s.agentURL+"/findings?kind=container")
+		row := regexp.MustCompile(`<tr class="sev-critical" data-severity="critical" data-kind="container">\s*<td class="sev">critical</td>\s*<td class="mono">container.privileged</td>[\s\S]*?</tr>`)
+		found := false
+		for _, m := range row.FindAllString(dom, -1) {
+			if strings.Contains(m, name) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the agent's /findings page in Chromium has no critical container.privileged row for %s", name)
 		}
 
 		docker(t, "rm", "-f", name)

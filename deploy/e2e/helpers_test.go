@@ -215,3 +215,32 @@ func findingLine(metrics, rule, subject string) string {
 	}
 	return ""
 }
+
+// chromiumDOM loads url in Debian's headless Chromium, with the flags that
+// keep it from contacting anything else, and returns the DOM it built.
+func chromiumDOM(t *testing.T, url string) string {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		testenv.RequireCommand(t, "chromium")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
+		"--disable-background-networking", "--disable-extensions", "--disable-sync", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", url)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom %s: %v\n%s", url, err, stderr.String())
+	}
+	return string(out)
+}
