@@ -46,7 +46,7 @@ func newMetrics(states func() map[string]int) *metrics {
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_docker_events_malformed_total",
 			Help: "Docker events that could not be decoded or lacked a type, action or actor; skipped."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_docker_reconnects_total",
-			Help: "Times the Docker event stream was re-established after it was lost."}),
+			Help: "Times the agent connected to Docker again after it had been unreachable (at start included)."}),
 		execs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_container_execs_total",
 			Help: "docker exec processes started, by whether they ran privileged."}, []string{"privileged"}),
 		inspectErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_container_inspect_errors_total",
