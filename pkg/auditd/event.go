@@ -20,7 +20,7 @@ type Event struct {
 	Time   time.Time
 	// Key is the first key of the rule that matched.
 	Key string
-	// Keys are all the keys the matching rule carries.
+	// Keys are all the keys of a rule that carries several; nil for one.
 	Keys      []string
 	Arch      string
 	Syscall   string
@@ -187,9 +187,12 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 		case "key":
 			var s string
 			s, good = decodeString(v)
-			if s != "" {
+			switch {
+			case strings.Contains(s, keySeparator):
 				ev.Keys = strings.Split(s, keySeparator)
 				ev.Key = ev.Keys[0]
+			case s != "":
+				ev.Key = s
 			}
 		}
 		if !good {

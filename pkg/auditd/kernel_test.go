@@ -34,9 +34,30 @@ func requireAudit(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	if _, err := c.GetStatus(); err != nil {
-		testenv.Missing(t, "kernel audit status: %v", err)
+	// Another audit daemon (an agent started by another test package, or
+	// auditd) would make these tests fight it; wait for it to go.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := c.GetStatus()
+		if err != nil {
+			testenv.Missing(t, "kernel audit status: %v", err)
+			return
+		}
+		if st.PID == 0 || !processAlive(int(st.PID)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PID))
+			t.Fatalf("pid %d (%s) holds the kernel's audit PID; kernel tests need it free",
+				st.PID, strings.ReplaceAll(string(comm), "\x00", " "))
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
 
 // kernelAuditState is `auditctl -s` and `auditctl -l`, without the
@@ -120,9 +141,13 @@ func startSource(t *testing.T, cfg Config, o Options) *liveSource {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
+	var early error
 	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
 	t.Cleanup(func() {
 		cancel()
+		if early != nil {
+			return
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -134,8 +159,8 @@ func startSource(t *testing.T, cfg Config, o Options) *liveSource {
 	})
 	select {
 	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run failed before ready: %v", err)
+	case early = <-done:
+		t.Fatalf("Run failed before ready: %v", early)
 	case <-time.After(10 * time.Second):
 		t.Fatal("source not ready within 10s")
 	}

@@ -26,7 +26,9 @@ type Pipeline struct {
 	users    *userCache
 
 	containerName func(id string) (string, bool)
-	procRoot      string
+	// procRoot is where live processes are looked up for container
+	// attribution; empty when the records are not live (a replayed log).
+	procRoot string
 	// onConfigChange is called for every CONFIG_CHANGE record (a rule
 	// added or removed), so unicast mode can check its rules at once.
 	onConfigChange func()
@@ -165,7 +167,7 @@ func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 	}
 	var path string
 	if _, known := p.byKey[ev.Key]; !known {
-		path = ev.Path()
+		path = ev.Path() // only keyless events need the path to classify
 	}
 	w, ok := watchFor(p.watches, p.byKey, ev.Key, path)
 	if !ok {
@@ -245,9 +247,11 @@ func (p *Pipeline) attribute(ev *Event) Actor {
 	}
 	// A short-lived process may be gone already; its parent (a shell in
 	// the same container) usually is not.
-	a.ContainerID = containerOf(p.procRoot, ev.PID)
-	if a.ContainerID == "" {
-		a.ContainerID = containerOf(p.procRoot, ev.PPID)
+	if p.procRoot != "" {
+		a.ContainerID = containerOf(p.procRoot, ev.PID)
+		if a.ContainerID == "" {
+			a.ContainerID = containerOf(p.procRoot, ev.PPID)
+		}
 	}
 	if a.ContainerID != "" && p.containerName != nil {
 		a.ContainerName, _ = p.containerName(a.ContainerID)
