@@ -244,7 +244,7 @@ func (s *supervisor) loop(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			err = errors.New("Run returned before the agent stopped it")
+			err = errors.New("the source's Run returned before the agent stopped it")
 		}
 		s.metrics.sourceRestarts.WithLabelValues(s.spec.name).Inc()
 		if time.Since(started) > maxBackoff {
