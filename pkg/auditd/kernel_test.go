@@ -344,6 +344,11 @@ func TestMulticastBesideUnicast(t *testing.T) {
 	expectKernelRestored(t)
 	path := testPath(t, "mc")
 	uni := startSource(t, unicastConfig(), Options{})
+	testenv.Run(t, "touch", path+"-before")
+	defer os.Remove(path + "-before")
+	if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path+"-before" }); !ok {
+		t.Fatalf("the unicast reader missed the event before multicast ran; it saw %+v", uni.events())
+	}
 	withUnicast := kernelAuditState(t)
 	mcfg := DefaultConfig()
 	mcfg.Mode = ModeMulticast
@@ -372,7 +377,7 @@ func TestMulticastBesideUnicast(t *testing.T) {
 		}
 		testenv.Run(t, "touch", path)
 		if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
-			t.Error("the unicast reader missed the event while multicast ran")
+			t.Errorf("the unicast reader missed the event while multicast ran; it saw %+v", uni.events())
 		}
 		deadline := time.Now().Add(2 * time.Second)
 		for {

@@ -123,12 +123,33 @@ func (p *Pipeline) push(h Header, body string) {
 		RawData:    body,
 	}
 	p.reasm.PushMessage(msg)
-	// Records outside the syscall family (1300-1399) are events of their
-	// own and never get an EOE; end them now rather than after a timeout,
-	// which would hold every later event back.
-	if h.Type != typeEOE && (h.Type < 1300 || h.Type >= 1400) {
+	// Only the records the kernel writes at syscall exit (SYSCALL and what
+	// follows it) are ended by an EOE. Any other record (CONFIG_CHANGE,
+	// EVENT_LISTENER, AVC, USER_*...) is an event of its own, or was written
+	// during a syscall before its SYSCALL record: end it now rather than
+	// after the reassembly timeout, which would hold every later event back
+	// (the reassembler emits in serial order).
+	if h.Type != typeEOE && !exitRecord(h.Type) {
 		p.reasm.PushMessage(&auparse.AuditMessage{RecordType: typeEOE, Sequence: h.Serial, Timestamp: msg.Timestamp})
 	}
+}
+
+// exitRecord reports whether the kernel writes records of type t at
+// syscall exit, after SYSCALL and before EOE (audit_log_exit).
+func exitRecord(t auparse.AuditMessageType) bool {
+	switch t {
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_PATH, auparse.AUDIT_IPC, auparse.AUDIT_SOCKETCALL,
+		auparse.AUDIT_SOCKADDR, auparse.AUDIT_CWD, auparse.AUDIT_EXECVE, auparse.AUDIT_IPC_SET_PERM,
+		auparse.AUDIT_MQ_OPEN, auparse.AUDIT_MQ_SENDRECV, auparse.AUDIT_MQ_NOTIFY, auparse.AUDIT_MQ_GETSETATTR,
+		auparse.AUDIT_FD_PAIR, auparse.AUDIT_OBJ_PID, auparse.AUDIT_BPRM_FCAPS, auparse.AUDIT_CAPSET,
+		auparse.AUDIT_MMAP, auparse.AUDIT_PROCTITLE, auparse.AUDIT_KERN_MODULE:
+		return true
+	}
+	switch t {
+	case 1332, 1333, 1337: // TIME_INJOFFSET, TIME_ADJNTPVAL, OPENAT2
+		return true
+	}
+	return false
 }
 
 // Maintain emits events whose last record is overdue.

@@ -350,3 +350,20 @@ func TestReadKmsgReturns(t *testing.T) {
 		t.Fatal("readKmsg blocked")
 	}
 }
+
+// TestLoneRecordDoesNotHoldEvents: a record the kernel writes during a
+// syscall with no SYSCALL record after it (here EVENT_LISTENER, written
+// when a multicast reader binds) must not hold later events back until the
+// reassembly timeout.
+func TestLoneRecordDoesNotHoldEvents(t *testing.T) {
+	p, _, out, _ := newTestPipeline(t, testWatches())
+	p.PushLine(`type=UNKNOWN[1335] msg=audit(30.000:70): pid=1 uid=0 auid=0 ses=1 subj=unconfined comm="x" exe="/x" nl-mcgrp=1 op=connect res=1`)
+	p.PushLine(`type=CONFIG_CHANGE msg=audit(30.000:71): auid=0 ses=1 op=remove_rule key="docker_etc" list=4 res=1`)
+	p.PushLine(`type=SYSCALL msg=audit(30.000:72): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`)
+	p.PushLine(`type=PATH msg=audit(30.000:72): item=0 name="/etc/docker/x" nametype=CREATE`)
+	p.PushLine(`type=PROCTITLE msg=audit(30.000:72): proctitle="x"`)
+	if len(*out) != 1 {
+		t.Fatalf("%d events emitted before close, want 1", len(*out))
+	}
+	p.Close()
+}
