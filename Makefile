@@ -54,6 +54,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJudge$$' -fuzztime $(FUZZTIME) ./pkg/containers
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/watcher/daemonjson
 	$(GO) test -run '^$$' -fuzz '^FuzzFindingsPageQuery$$' -fuzztime $(FUZZTIME) ./internal/findingspage
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./pkg/auditd
+	$(GO) test -run '^$$' -fuzz '^FuzzReassembly$$' -fuzztime $(FUZZTIME) ./pkg/auditd
 
 ## lint: gofmt, go vet and staticcheck (when it installs).
 lint: fmt vet staticcheck
