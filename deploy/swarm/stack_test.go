@@ -15,6 +15,7 @@ import (
 type stack struct {
 	Services map[string]struct {
 		Image   string   `yaml:"image"`
+		Command []string `yaml:"command"`
 		CapAdd  []string `yaml:"cap_add"`
 		CapDrop []string `yaml:"cap_drop"`
 		Deploy  struct {
@@ -49,6 +50,13 @@ func TestStackFileLoadsAsGlobalService(t *testing.T) {
 	svc, ok := s.Services["dockward"]
 	if !ok {
 		t.Fatalf("no dockward service in:\n%s", out)
+	}
+	hasConfig := false
+	for _, arg := range svc.Command {
+		hasConfig = hasConfig || arg == "--config.file=/etc/dockward/config.yml"
+	}
+	if !hasConfig {
+		t.Errorf("command %v replaces the image's CMD but drops --config.file=/etc/dockward/config.yml", svc.Command)
 	}
 	if svc.Deploy.Mode != "global" {
 		t.Errorf("deploy.mode %q, want global (one agent per node)", svc.Deploy.Mode)
