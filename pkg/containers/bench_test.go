@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -153,22 +151,8 @@ func fleet(b *testing.B) []string {
 	return fleetIDs
 }
 
-// procStatus reads a field (in kB) of /proc/self/status.
-func procStatus(field string) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-			return kb
-		}
-	}
-	return 0
-}
+// procStatus reads a field (in kB) of this process's /proc status.
+func procStatus(field string) float64 { return procStatusOf(os.Getpid(), field) }
 
 // BenchmarkDetectionLatency: from ContainerCreate returning to the finding
 // being in a /metrics scrape of promhttp over the registry and the findings
