@@ -2,9 +2,11 @@ package findingspage
 
 import (
 	"context"
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -29,8 +31,20 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// chromium runs Debian's headless Chromium with the flags that keep it from
-// contacting anything but the page under test.
+// chromiumFlags are the flags every headless Chromium run in the tests uses.
+// --disable-background-networking alone still lets Chromium call its update
+// and account services; the resolver rule makes every host but 127.0.0.1
+// (names and IP literals alike) fail to resolve, so nothing leaves the
+// machine whatever Chromium or the page tries.
+func chromiumFlags(profileDir string) []string {
+	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+		"--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
+		"--disable-domain-reliability", "--disable-breakpad", "--no-pings", "--no-first-run",
+		"--hide-scrollbars", "--user-data-dir=" + profileDir}
+}
+
+// chromium runs Debian's headless Chromium with chromiumFlags.
 func chromium(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := ""
@@ -45,10 +59,7 @@ func chromium(t *testing.T, args ...string) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-extensions", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-		"--user-data-dir=" + t.TempDir()}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append(chromiumFlags(t.TempDir()), args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -116,4 +127,91 @@ func countColor(img image.Image, want color.RGBA) int {
 		}
 	}
 	return n
+}
+
+// netlogRequests runs Chromium on url with a network log and returns the
+// URLs the page itself requested (initiator = its origin) and the addresses
+// of every TCP connection Chromium attempted.
+func netlogRequests(t *testing.T, url, origin string) (pageURLs, connects []string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "netlog.json")
+	chromium(t, "--log-net-log="+logPath, "--dump-dom", url)
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("Chromium wrote no network log: %v", err)
+	}
+	var nl struct {
+		Constants struct {
+			LogEventTypes map[string]int `json:"logEventTypes"`
+		} `json:"constants"`
+		Events []struct {
+			Type   int            `json:"type"`
+			Params map[string]any `json:"params"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(data, &nl); err != nil {
+		t.Fatalf("parsing Chromium's network log: %v", err)
+	}
+	startJob, startOK := nl.Constants.LogEventTypes["URL_REQUEST_START_JOB"]
+	connect, connectOK := nl.Constants.LogEventTypes["TCP_CONNECT_ATTEMPT"]
+	if !startOK || !connectOK {
+		t.Fatal("Chromium's network log lacks the URL_REQUEST_START_JOB or TCP_CONNECT_ATTEMPT event types")
+	}
+	for _, e := range nl.Events {
+		switch e.Type {
+		case startJob:
+			if e.Params["initiator"] == origin {
+				if u, ok := e.Params["url"].(string); ok {
+					pageURLs = append(pageURLs, u)
+				}
+			}
+		case connect:
+			if a, ok := e.Params["address"].(string); ok {
+				connects = append(connects, a)
+			}
+		}
+	}
+	return pageURLs, connects
+}
+
+// outside returns the URLs and connections that leave origin and loopback.
+func outside(pageURLs, connects []string, origin string) []string {
+	var out []string
+	for _, u := range pageURLs {
+		if !strings.HasPrefix(u, origin+"/") {
+			out = append(out, "page requested "+u)
+		}
+	}
+	for _, a := range connects {
+		if !strings.HasPrefix(a, "127.0.0.1:") {
+			out = append(out, "Chromium connected to "+a)
+		}
+	}
+	return out
+}
+
+// TestChromiumLoadsNothingFromOutside records Chromium's network log while
+// it renders /findings: the page requests nothing but its own origin. A
+// control page with one outside image proves the check would see one.
+func TestChromiumLoadsNothingFromOutside(t *testing.T) {
+	srv := httptest.NewServer(Handler(fixtureStore(t)))
+	defer srv.Close()
+	pageURLs, connects := netlogRequests(t, srv.URL+"/findings", srv.URL)
+	if bad := outside(pageURLs, connects, srv.URL); len(bad) > 0 {
+		t.Errorf("/findings reaches outside the agent: %s", strings.Join(bad, "; "))
+	}
+	if len(connects) == 0 {
+		t.Error("the network log shows no connection at all; the check is not looking")
+	}
+
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte(`<html><body><img src="http://198.51.100.7/pixel.png"></body></html>`))
+	}))
+	defer control.Close()
+	pageURLs, connects = netlogRequests(t, control.URL+"/", control.URL)
+	bad := outside(pageURLs, connects, control.URL)
+	if len(bad) != 1 || !strings.Contains(bad[0], "198.51.100.7") {
+		t.Errorf("the control page's outside image was not detected exactly once: %v", bad)
+	}
 }
