@@ -9,15 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart"
@@ -31,6 +27,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/dockward/dockward/deploy/internal/agentrun"
 )
 
 const (
@@ -477,55 +475,11 @@ func TestRenderedConfigLoadsInAgent(t *testing.T) {
 	cfgVals["audit"] = map[string]any{"enabled": false}
 	cm := render(t, vals).configMaps[0]
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cm.Data["config.yml"]), 0o600); err != nil {
+	bin, err := agentrun.Build(filepath.Join("..", ".."), dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "dockward")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/agent")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the agent: %v\n%s", err, out)
-	}
-	logs := &syncBuffer{}
-	agent := exec.Command(bin, "--config.file="+cfgPath, "--web.listen-address=127.0.0.1:0")
-	agent.Stdout, agent.Stderr = logs, logs
-	if err := agent.Start(); err != nil {
+	if err := agentrun.AcceptsConfig(bin, dir, cm.Data["config.yml"]); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- agent.Wait() }()
-	defer func() {
-		_ = agent.Process.Signal(syscall.SIGTERM)
-		<-exited
-	}()
-	deadline := time.After(15 * time.Second)
-	for !strings.Contains(logs.String(), "starting dockward") {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("the agent rejected the chart's config (%v):\n%s\nconfig:\n%s", err, logs.String(), cm.Data["config.yml"])
-		case <-deadline:
-			t.Fatalf("the agent did not start with the chart's config within 15s:\n%s", logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

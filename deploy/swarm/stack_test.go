@@ -4,11 +4,14 @@
 package swarm
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dockward/dockward/deploy/internal/agentrun"
 	"github.com/dockward/dockward/internal/testenv"
 )
 
@@ -22,7 +25,11 @@ type stack struct {
 			Mode string `yaml:"mode"`
 		} `yaml:"deploy"`
 		Networks map[string]any `yaml:"networks"`
-		Volumes  []struct {
+		Configs  []struct {
+			Source string `yaml:"source"`
+			Target string `yaml:"target"`
+		} `yaml:"configs"`
+		Volumes []struct {
 			Type     string `yaml:"type"`
 			Source   string `yaml:"source"`
 			Target   string `yaml:"target"`
@@ -33,6 +40,9 @@ type stack struct {
 		External bool   `yaml:"external"`
 		Name     string `yaml:"name"`
 	} `yaml:"networks"`
+	Configs map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"configs"`
 }
 
 func TestStackFileLoadsAsGlobalService(t *testing.T) {
@@ -57,6 +67,15 @@ func TestStackFileLoadsAsGlobalService(t *testing.T) {
 	}
 	if !hasConfig {
 		t.Errorf("command %v replaces the image's CMD but drops --config.file=/etc/dockward/config.yml", svc.Command)
+	}
+	mounted := ""
+	for _, c := range svc.Configs {
+		if c.Target == "/etc/dockward/config.yml" {
+			mounted = s.Configs[c.Source].File
+		}
+	}
+	if abs, _ := filepath.Abs("config.yml"); mounted != abs {
+		t.Errorf("the Swarm config at /etc/dockward/config.yml comes from %q, want this directory's config.yml", mounted)
 	}
 	if svc.Deploy.Mode != "global" {
 		t.Errorf("deploy.mode %q, want global (one agent per node)", svc.Deploy.Mode)
@@ -100,5 +119,36 @@ func TestStackFileLoadsAsGlobalService(t *testing.T) {
 	}
 	if !root {
 		t.Error("the host's / must be mounted read-only at /host, where the image's config looks")
+	}
+}
+
+// The stack's config is accepted by the real agent (strict parser). The
+// audit source is switched off for the run so the test leaves the kernel's
+// audit settings alone; its section, multicast mode included, is still
+// parsed and validated.
+func TestStackConfigLoadsInAgent(t *testing.T) {
+	data, err := os.ReadFile("config.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]map[string]any
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("parsing config.yml: %v", err)
+	}
+	if cfg["audit"]["mode"] != "multicast" || cfg["host"]["rootfs"] != "/host" {
+		t.Fatalf("config.yml %v: want audit.mode multicast (no host PID namespace in Swarm) and host.rootfs /host", cfg)
+	}
+	cfg["audit"]["enabled"] = false
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin, err := agentrun.Build(filepath.Join("..", ".."), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agentrun.AcceptsConfig(bin, dir, string(out)); err != nil {
+		t.Fatal(err)
 	}
 }
