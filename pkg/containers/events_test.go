@@ -83,3 +83,21 @@ func TestFakeEventsDuringOutageAreReplayedOnce(t *testing.T) {
 		t.Errorf("reconnects = %v", got)
 	}
 }
+
+// FuzzEventLabels: whatever dockerd (or a peer posing as it) sends, the
+// event counter's labels stay within the known, bounded sets.
+func FuzzEventLabels(f *testing.F) {
+	f.Add("container", "exec_start: sh -c 'x'")
+	f.Add("daemon", "reload")
+	f.Add("weird\ntype", "health_status: unhealthy")
+	f.Add("", ":")
+	f.Fuzz(func(t *testing.T, typ, action string) {
+		gotType, gotAction := eventLabels(typ, action)
+		if gotType != "other" && !knownEventTypes[gotType] {
+			t.Fatalf("type label %q is unbounded", gotType)
+		}
+		if gotAction != "other" && !knownActions[gotAction] {
+			t.Fatalf("action label %q is unbounded", gotAction)
+		}
+	})
+}
