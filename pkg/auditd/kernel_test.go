@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -468,4 +469,120 @@ func TestFileModeFollowsLog(t *testing.T) {
 	if n := len(l.events()); n != 6 {
 		t.Errorf("file mode saw %d events, want 6", n)
 	}
+}
+
+// TestAutoBesideAuditd runs the real auditd as the audit daemon: auto
+// mode must choose multicast, see the event auditd also logs, and leave
+// auditd's PID and rules alone.
+func TestAutoBesideAuditd(t *testing.T) {
+	requireAudit(t)
+	auditd := testenv.RequireCommand(t, "auditd")
+	expectKernelRestored(t)
+	orig := testenv.Run(t, "auditctl", "-s")
+	dir := t.TempDir()
+	conf := "local_events = yes\nwrite_logs = no\nlog_format = ENRICHED\nflush = NONE\nnum_logs = 1\n" +
+		"name_format = NONE\nmax_log_file_action = IGNORE\nspace_left = 75\nspace_left_action = IGNORE\n" +
+		"admin_space_left = 50\nadmin_space_left_action = IGNORE\ndisk_full_action = IGNORE\ndisk_error_action = IGNORE\n" +
+		"plugin_dir = " + dir + "/plugins\nq_depth = 2000\noverflow_action = IGNORE\n"
+	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(conf), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "plugins"), 0o755)
+	var out strings.Builder
+	var outMu sync.Mutex
+	cmd := exec.Command(auditd, "-f", "-n", "-c", dir)
+	cmd.Stdout = &lockedWriter{w: &out, mu: &outMu}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// auditd leaves audit enabled when it exits; put the flag back.
+	t.Cleanup(func() {
+		if strings.Contains(orig, "enabled 0") {
+			testenv.Run(t, "auditctl", "-e", "0")
+		}
+	})
+	t.Cleanup(func() {
+		t0 := time.Now()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		t.Logf("auditd stopped in %s", time.Since(t0))
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(testenv.Run(t, "auditctl", "-s"), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		if time.Now().After(deadline) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			t.Fatalf("auditd did not take the audit PID within 5s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	testenv.Run(t, "auditctl", "-w", "/etc/docker", "-p", "wa", "-k", "docker_etc")
+	t.Cleanup(func() { testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc") })
+	withAuditd := kernelAuditState(t)
+	t.Logf("auditd ready at %s", time.Now().Format("05.000"))
+	path := testPath(t, "auto")
+	func() {
+		cfg := DefaultConfig()
+		l := &liveSource{}
+		core, _ := observer.New(zap.DebugLevel)
+		store := findings.NewStore(nil)
+		src, err := New(cfg, Options{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink("audit")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.onEvent = func(ev *Event, w Watch, expected bool) {
+			l.mu.Lock()
+			l.evs = append(l.evs, seen{ev: Event{Paths: append([]PathItem(nil), ev.Paths...), CWD: ev.CWD}, key: w.Key})
+			l.mu.Unlock()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ready := make(chan struct{})
+		done := make(chan error, 1)
+		go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("auto mode next to auditd: %v", err)
+		}
+		if src.Mode() != ModeMulticast {
+			t.Fatalf("auto chose %s next to auditd, want multicast", src.Mode())
+		}
+		testenv.Run(t, "touch", path)
+		if _, ok := l.waitEvent(t, 3*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
+			t.Error("multicast next to auditd missed the event")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	t.Logf("dockward stopped at %s", time.Now().Format("05.000"))
+	if after := kernelAuditState(t); after != withAuditd {
+		t.Errorf("dockward changed the kernel state next to auditd:\nbefore:\n%s\nafter:\n%s", withAuditd, after)
+	}
+	base := filepath.Base(path)
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		outMu.Lock()
+		got := strings.Contains(out.String(), fmt.Sprintf("%X", base)) || strings.Contains(out.String(), base)
+		outMu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("auditd did not log the event: dockward disturbed it")
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
