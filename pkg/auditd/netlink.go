@@ -17,9 +17,10 @@ import (
 // and to run reassembly maintenance.
 const receiveWake = 200 * time.Millisecond
 
-// multicastRcvBuf is the socket buffer asked for in multicast mode, where a
-// full buffer drops records (ENOBUFS) instead of queueing them in the kernel.
-const multicastRcvBuf = 16 << 20
+// receiveBuffer is the socket buffer asked for. In multicast mode a full
+// buffer drops records (ENOBUFS); in unicast mode it pushes them back into
+// the kernel's backlog, which is bounded too.
+const receiveBuffer = 16 << 20
 
 // socketFD returns the descriptor of a go-libaudit client's netlink socket,
 // which the library keeps unexported; it is needed for a receive timeout

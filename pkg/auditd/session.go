@@ -156,8 +156,22 @@ func (ss *session) reinstall(rules []KernelRule) bool {
 
 // restore undoes exactly what the session changed, in reverse order, and
 // releases the audit PID last so the kernel's records of the restore still
-// come to dockward.
+// come to dockward. It is safe to call after restoreKernel.
 func (ss *session) restore() error {
+	err := ss.restoreKernel()
+	if ss.events != nil {
+		// Close releases the audit PID (sets it to 0) when SetPID succeeded.
+		if cerr := ss.events.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("releasing the audit PID: %w", cerr))
+		}
+		ss.events = nil
+	}
+	return err
+}
+
+// restoreKernel undoes the rules, the enabled flag and the backlog
+// settings, keeping the audit PID so records keep coming to dockward.
+func (ss *session) restoreKernel() error {
 	var errs []error
 	for i := len(ss.installed) - 1; i >= 0; i-- {
 		ir := ss.installed[i]
@@ -179,13 +193,6 @@ func (ss *session) restore() error {
 		if err := ss.ctl.SetBacklogLimit(ss.orig.BacklogLimit, libaudit.WaitForReply); err != nil {
 			errs = append(errs, fmt.Errorf("restoring backlog_limit %d: %w", ss.orig.BacklogLimit, err))
 		}
-	}
-	if ss.events != nil {
-		// Close releases the audit PID (sets it to 0) when SetPID succeeded.
-		if err := ss.events.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("releasing the audit PID: %w", err))
-		}
-		ss.events = nil
 	}
 	ss.installed = nil
 	ss.setEnabled, ss.setBacklog, ss.setBacklogWait = false, false, false

@@ -186,12 +186,13 @@ func (s *Source) runUnicast(ctx context.Context, ready func()) (err error) {
 	if err != nil {
 		return err
 	}
+	installed := len(sess.installed)
 	defer func() {
 		if rerr := sess.restore(); rerr != nil {
 			s.log.Error("restoring the kernel's audit state failed", zap.Error(rerr))
 			err = errors.Join(err, rerr)
 		} else {
-			s.log.Info("kernel audit state restored", zap.Int("rules_removed", len(sess.installed)))
+			s.log.Info("kernel audit state restored", zap.Int("rules_removed", installed))
 		}
 	}()
 	return s.follow(ctx, ready, ModeUnicast, sess.events, ctl, sess)
@@ -209,9 +210,6 @@ func (s *Source) runMulticast(ctx context.Context, ready func()) error {
 		return fmt.Errorf("audit multicast: joining the audit multicast group (needs CAP_AUDIT_READ): %w", err)
 	}
 	defer ev.Close()
-	if err := tuneSocket(ev, multicastRcvBuf); err != nil {
-		return fmt.Errorf("audit multicast: %w", err)
-	}
 	return s.follow(ctx, ready, ModeMulticast, ev, ctl, nil)
 }
 
@@ -269,7 +267,7 @@ func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
 // follow receives from events until ctx is done, while a second goroutine
 // polls the kernel status and checks the rules on ctl.
 func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ctl *libaudit.AuditClient, sess *session) error {
-	if err := tuneSocket(events, 0); err != nil {
+	if err := tuneSocket(events, receiveBuffer); err != nil {
 		return fmt.Errorf("audit %s: %w", mode, err)
 	}
 	checkNow := make(chan struct{}, 1)
@@ -283,19 +281,34 @@ func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ct
 		return err
 	}
 	s.checkOnce(ctl, sess)
-	ctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); s.controlLoop(ctx, ctl, sess, checkNow) }()
+	go func() { defer wg.Done(); s.controlLoop(cctx, ctl, sess, checkNow) }()
+	// The receiver runs until the kernel changes are undone, so records
+	// written meanwhile are read rather than queued into the kernel's
+	// backlog and counted as lost.
+	rctx, rcancel := context.WithCancel(context.Background())
+	received := make(chan struct{})
+	go func() { defer close(received); s.receiveLoop(rctx, events, p) }()
 	s.m.setMode(mode, true)
 	ready()
-	s.receiveLoop(ctx, events, p)
+	select {
+	case <-ctx.Done():
+	case <-received:
+	}
 	cancel()
 	wg.Wait()
+	err = nil
+	if sess != nil {
+		err = sess.restoreKernel()
+	}
+	rcancel()
+	<-received
 	p.Close()
 	s.m.setMode(mode, false)
-	return nil
+	return err
 }
 
 // checkOnce runs every control-socket judgement once.
