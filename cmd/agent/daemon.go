@@ -143,6 +143,7 @@ func (a *agent) stopSource(name string) {
 	}
 	a.ready.remove(name)
 	a.metrics.sourceReady.WithLabelValues(name).Set(0)
+	a.w.dropListeners(name)
 	s.clearFindings(a.store)
 }
 

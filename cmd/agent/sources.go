@@ -50,6 +50,7 @@ func sourceNames() []string {
 func buildSource(w *wiring, spec sourceSpec, cfg Config) (findings.Source, *trackingRegisterer, error) {
 	w.buildMu.Lock()
 	defer w.buildMu.Unlock()
+	w.startBuild(spec.name)
 	root := w.reg
 	tr := &trackingRegisterer{inner: root}
 	w.reg = tr

@@ -223,3 +223,22 @@ func TestReloadRestartsChangedSections(t *testing.T) {
 		t.Errorf("an unchanged reload restarted host (%d starts)", starts["host"])
 	}
 }
+
+// A rebuilt source replaces its daemon-reload listener instead of adding one.
+func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
+	w, _ := testWiring()
+	var calls atomic.Int32
+	spec := sourceSpec{name: "host", build: func(w *wiring, _ Config) (findings.Source, error) {
+		w.OnDaemonReload(func() { calls.Add(1) })
+		return &fakeSource{name: "host"}, nil
+	}}
+	for i := 0; i < 3; i++ {
+		if _, _, err := buildSource(w, spec, Config{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.DaemonReloaded()
+	if got := calls.Load(); got != 1 {
+		t.Errorf("after 3 builds one daemon reload called %d listeners, want 1", got)
+	}
+}

@@ -37,7 +37,10 @@ type wiring struct {
 	dockerdPID func() int
 	// daemonReload are called when Docker reports a daemon reload event;
 	// the containers source fires them, the daemon-settings judge listens.
-	daemonReload []func()
+	// Keyed by the source that registered them, so a rebuilt source
+	// replaces its old listeners instead of adding to them.
+	daemonReload map[string][]func()
+	building     string // the source being built (under buildMu)
 }
 
 // Docker returns the one Docker Engine client the agent uses. It only makes
@@ -95,17 +98,40 @@ func (w *wiring) DockerdPID() int {
 	return f()
 }
 
-// OnDaemonReload registers a listener for Docker daemon reload events.
+// OnDaemonReload registers a listener for Docker daemon reload events. It is
+// meant to be called from a source builder.
 func (w *wiring) OnDaemonReload(f func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.daemonReload = append(w.daemonReload, f)
+	if w.daemonReload == nil {
+		w.daemonReload = map[string][]func(){}
+	}
+	w.daemonReload[w.building] = append(w.daemonReload[w.building], f)
+}
+
+// startBuild forgets the listeners of a previous build of source. Caller
+// holds buildMu.
+func (w *wiring) startBuild(source string) {
+	w.dropListeners(source)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.building = source
+}
+
+// dropListeners forgets what a stopped source registered.
+func (w *wiring) dropListeners(source string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.daemonReload, source)
 }
 
 // DaemonReloaded tells every listener that dockerd reloaded its config.
 func (w *wiring) DaemonReloaded() {
 	w.mu.RLock()
-	fs := append([]func(){}, w.daemonReload...)
+	var fs []func()
+	for _, l := range w.daemonReload {
+		fs = append(fs, l...)
+	}
 	w.mu.RUnlock()
 	for _, f := range fs {
 		f()
