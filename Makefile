@@ -77,7 +77,7 @@ staticcheck:
 		{ echo "staticcheck did not install with $$($(GO) version); skipping it"; exit 0; }; \
 	fi; \
 	SC=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck"); \
-	$$SC ./...
+	$$SC ./... && if [ -f deploy/go.mod ]; then cd deploy && $$SC ./...; fi
 
 ## image: the container image FROM scratch with bin/dockward (nothing is pulled).
 IMAGE     ?= dockward/dockward
