@@ -17,12 +17,21 @@ import (
 // something posing as it) sent bytes that do not decode as an event.
 var errMalformedStream = errors.New("malformed docker event")
 
-// cursor remembers the last event handled so a new stream can resume with
-// since= and skip what it already saw. Docker's since is inclusive, so the
-// events at exactly the last timestamp are remembered by key.
+// replaySlack is how far before the newest handled event a resumed stream
+// starts. dockerd stamps an event before it takes the lock that orders the
+// stream, so concurrent events can arrive slightly out of time order; the
+// slack replays them, and the keys remembered over the same window skip
+// the ones already handled.
+const replaySlack = 5 * time.Second
+
+// cursor remembers what was handled so a new stream can resume with since=
+// and skip what it already saw. An event is a duplicate only if its key was
+// seen: an older timestamp alone proves nothing (see replaySlack).
 type cursor struct {
-	lastNano int64
-	seen     map[string]bool
+	lastNano   int64            // newest event handled, or the start time
+	handledAny bool             // lastNano is an event's time, not the start
+	seen       map[string]int64 // key -> time, within replaySlack of lastNano
+	pruneAt    int
 }
 
 func eventNano(ev events.Message) int64 {
@@ -45,10 +54,14 @@ func (c *cursor) start(t time.Time) {
 
 // since is the value for EventsListOptions.Since: seconds.nanoseconds.
 func (c *cursor) since() string {
-	if c.lastNano == 0 {
+	n := c.lastNano
+	if c.handledAny {
+		n -= int64(replaySlack)
+	}
+	if n <= 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d.%09d", c.lastNano/int64(time.Second), c.lastNano%int64(time.Second))
+	return fmt.Sprintf("%d.%09d", n/int64(time.Second), n%int64(time.Second))
 }
 
 // seenBefore reports whether ev was already handled, and records it if not.
@@ -57,21 +70,27 @@ func (c *cursor) seenBefore(ev events.Message) bool {
 	if n == 0 {
 		return false
 	}
-	switch {
-	case n < c.lastNano:
-		return true
-	case n > c.lastNano:
-		c.lastNano = n
-		c.seen = map[string]bool{}
-	}
 	k := eventKey(ev)
-	if c.seen[k] {
+	if _, ok := c.seen[k]; ok {
 		return true
 	}
 	if c.seen == nil {
-		c.seen = map[string]bool{}
+		c.seen = map[string]int64{}
 	}
-	c.seen[k] = true
+	c.seen[k] = n
+	c.handledAny = true
+	if n > c.lastNano {
+		c.lastNano = n
+	}
+	if len(c.seen) > max(c.pruneAt, 1024) {
+		floor := c.lastNano - int64(replaySlack)
+		for key, t := range c.seen {
+			if t < floor {
+				delete(c.seen, key)
+			}
+		}
+		c.pruneAt = 2 * len(c.seen)
+	}
 	return false
 }
 

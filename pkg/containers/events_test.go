@@ -13,7 +13,7 @@ func TestCursorSkipsReplayedEvents(t *testing.T) {
 	var c cursor
 	c.start(time.Unix(100, 0))
 	if got := c.since(); got != "100.000000000" {
-		t.Fatalf("since = %q", got)
+		t.Fatalf("since before any event = %q, want the start time", got)
 	}
 	ev := func(nano int64, id string) events.Message {
 		return events.Message{Type: "container", Action: "create", Actor: events.Actor{ID: id}, TimeNano: nano}
@@ -24,8 +24,9 @@ func TestCursorSkipsReplayedEvents(t *testing.T) {
 	}{
 		{ev(100e9+5, "a"), false},
 		{ev(100e9+5, "b"), false}, // same nanosecond, another event
-		{ev(100e9+5, "a"), true},  // replayed by an inclusive since
-		{ev(100e9+4, "z"), true},  // older than the last handled
+		{ev(100e9+5, "a"), true},  // replayed
+		{ev(100e9+4, "z"), false}, // stamped earlier but delivered later: not a replay
+		{ev(100e9+4, "z"), true},
 		{ev(100e9+6, "a"), false},
 		{events.Message{Type: "container", Action: "die", Actor: events.Actor{ID: "x"}, Time: 101}, false},
 		{ev(100e9+6, "a"), true},
@@ -35,8 +36,15 @@ func TestCursorSkipsReplayedEvents(t *testing.T) {
 			t.Errorf("step %d: seenBefore = %v, want %v", i, got, s.seen)
 		}
 	}
-	if got := c.since(); got != "101.000000000" {
-		t.Errorf("since after a seconds-only event = %q", got)
+	if got := c.since(); got != "96.000000000" {
+		t.Errorf("since = %q, want the newest event minus the replay slack", got)
+	}
+	// The remembered keys stay bounded: old ones are pruned.
+	for i := range 5000 {
+		c.seenBefore(ev(200e9+int64(i)*int64(10*time.Millisecond), "p"))
+	}
+	if len(c.seen) > 2100 {
+		t.Errorf("cursor remembers %d keys; old ones are not pruned", len(c.seen))
 	}
 }
 
