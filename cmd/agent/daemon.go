@@ -105,7 +105,7 @@ func runDaemon(o options, stderr io.Writer) int {
 			}
 			mainLog.Error("HTTP server failed; stopping", zap.Error(err))
 			a.shutdown(cancel, server)
-			return exitFindings
+			return exitFailure
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				a.reload(ctx)
@@ -113,7 +113,7 @@ func runDaemon(o options, stderr io.Writer) int {
 			}
 			mainLog.Info("stopping", zap.String("signal", sig.String()))
 			if !a.shutdown(cancel, server) {
-				return exitFindings
+				return exitFailure
 			}
 			return exitOK
 		}

@@ -39,7 +39,8 @@ const (
 // Exit codes shared by the daemon and `dockward scan`.
 const (
 	exitOK       = 0
-	exitFindings = 1 // scan: a finding at or above --fail-on; daemon: runtime failure
+	exitFindings = 1 // scan: a finding at or above --fail-on
+	exitFailure  = 1 // daemon: a failure at run time (port taken, unclean stop)
 	exitUsage    = 2 // bad flags, bad config, or the command's own error
 )
 
