@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -81,8 +84,14 @@ func runDaemon(o options, stderr io.Writer) int {
 		return exitUsage
 	}
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	serve, err := listen(o.web)
+	if err != nil {
+		mainLog.Error("cannot listen; not starting", zap.Error(err))
+		fmt.Fprintf(stderr, "dockward: %v\n", err)
+		return exitFailure
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, o.web, slogFor(log, "http")) }()
+	go func() { serveErr <- serve(server, slogFor(log, "http")) }()
 
 	mainLog.Info("starting dockward", zap.String("version", version.Info()), zap.String("build", version.BuildContext()),
 		zap.String("config", o.configFile))
@@ -118,6 +127,34 @@ func runDaemon(o options, stderr io.Writer) int {
 			return exitOK
 		}
 	}
+}
+
+// listen binds the TCP listen addresses before any source starts, so a taken
+// port fails fast without the audit source having touched the kernel.
+// Socket activation and vsock addresses are left to exporter-toolkit.
+func listen(flags *web.FlagConfig) (func(*http.Server, *slog.Logger) error, error) {
+	toolkit := func(s *http.Server, l *slog.Logger) error { return web.ListenAndServe(s, flags, l) }
+	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+		return toolkit, nil
+	}
+	var listeners []net.Listener
+	for _, addr := range *flags.WebListenAddresses {
+		if strings.HasPrefix(addr, "vsock://") {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return toolkit, nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("--%s %s: %w", flagListenAddress, addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	return func(s *http.Server, l *slog.Logger) error { return web.ServeMultiple(listeners, s, flags, l) }, nil
 }
 
 // start launches the supervisor of one enabled source.

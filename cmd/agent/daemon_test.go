@@ -332,3 +332,20 @@ func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+// A taken port fails at once, before any source starts.
+func TestPortInUseExits1(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(agentBinary(t), "--"+flagListenAddress+"="+l.Addr().String())
+	out, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != exitFailure || !strings.Contains(string(out), "address already in use") {
+		t.Errorf("exit %d, want %d naming the address in use:\n%s", code, exitFailure, out)
+	}
+	if strings.Contains(string(out), "source starting") {
+		t.Errorf("sources started although the port was taken:\n%s", out)
+	}
+}
