@@ -36,7 +36,14 @@ type Event struct {
 	Proctitle         string
 	Paths             []PathItem
 	HasSyscall        bool
+	// DirFD is set when the syscall's first argument is a directory
+	// descriptor other than AT_FDCWD, so relative names are not relative
+	// to the working directory.
+	DirFD bool
 }
+
+// atFDCWD is AT_FDCWD (-100) as the kernel prints a0.
+const atFDCWD = "ffffff9c"
 
 // PathItem is one PATH record.
 type PathItem struct {
@@ -45,7 +52,7 @@ type PathItem struct {
 }
 
 // Path is the object of the event: the first path that is not a parent
-// directory lookup, made absolute against the working directory.
+// directory lookup, made absolute where the record allows it.
 func (e *Event) Path() string {
 	var name string
 	for _, p := range e.Paths {
@@ -57,30 +64,39 @@ func (e *Event) Path() string {
 	if name == "" && len(e.Paths) > 0 {
 		name = e.Paths[0].Name
 	}
-	if name == "" {
-		return ""
-	}
-	if !strings.HasPrefix(name, "/") && e.CWD != "" {
-		name = path.Join(e.CWD, name)
-	}
-	return name
+	return e.absolute(name)
 }
 
 // AllPaths lists every path of the event (a rename has a source and a
-// target), absolute, parents left out.
+// target), parents left out.
 func (e *Event) AllPaths() []string {
 	var out []string
 	for _, p := range e.Paths {
 		if p.NameType == "PARENT" || p.Name == "" {
 			continue
 		}
-		n := p.Name
-		if !strings.HasPrefix(n, "/") && e.CWD != "" {
-			n = path.Join(e.CWD, n)
-		}
-		out = append(out, n)
+		out = append(out, e.absolute(p.Name))
 	}
 	return out
+}
+
+// absolute resolves a relative name against the absolute parent directory
+// the kernel recorded, else the working directory when the syscall was
+// relative to it; a name relative to another directory descriptor stays
+// relative, because joining it with the cwd would name the wrong file.
+func (e *Event) absolute(name string) string {
+	if name == "" || strings.HasPrefix(name, "/") {
+		return name
+	}
+	for _, p := range e.Paths {
+		if p.NameType == "PARENT" && strings.HasPrefix(p.Name, "/") {
+			return path.Join(p.Name, name)
+		}
+	}
+	if e.CWD != "" && !e.DirFD {
+		return path.Join(e.CWD, name)
+	}
+	return name
 }
 
 // BuildEvent assembles an event from the records of one serial. Bodies
@@ -156,6 +172,7 @@ func field(s, key string) (string, bool) {
 // syscallFields reads a SYSCALL record's raw fields.
 func (ev *Event) syscallFields(raw string) (bad int) {
 	var archNr uint32
+	var a0 string
 	for i := 0; ; {
 		k, v, next, ok := nextField(raw, i)
 		if !ok {
@@ -168,6 +185,8 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 			archNr, good = parseHex32(v)
 		case "syscall":
 			ev.SyscallNr, good = parseInt(v)
+		case "a0":
+			a0 = v
 		case "success":
 			ev.Success = v == "yes"
 		case "exit":
@@ -201,6 +220,10 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 	}
 	ev.Arch = archName(archNr)
 	ev.Syscall = syscallName(ev.Arch, ev.SyscallNr)
+	// The *at syscalls take a directory descriptor first.
+	if strings.HasSuffix(ev.Syscall, "at") || strings.HasSuffix(ev.Syscall, "at2") {
+		ev.DirFD = a0 != atFDCWD && a0 != ""
+	}
 	return bad
 }
 

@@ -367,3 +367,31 @@ func TestLoneRecordDoesNotHoldEvents(t *testing.T) {
 	}
 	p.Close()
 }
+
+func TestRelativeNames(t *testing.T) {
+	cases := []struct {
+		name string
+		ev   Event
+		want string
+	}{
+		{"absolute", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker/x", "CREATE"}}}, "/etc/docker/x"},
+		{"parent recorded", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker", "PARENT"}, {"x", "CREATE"}}}, "/etc/docker/x"},
+		{"relative to cwd", Event{CWD: "/etc/docker", Paths: []PathItem{{"x", "NORMAL"}}}, "/etc/docker/x"},
+		{"relative to a directory fd", Event{CWD: "/", DirFD: true, Paths: []PathItem{{"lower", "NORMAL"}}}, "lower"},
+	}
+	for _, c := range cases {
+		if got := c.ev.Path(); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	var ev Event
+	ev.syscallFields(`arch=c000003e syscall=257 a0=5 a1=0`)
+	if !ev.DirFD {
+		t.Error("openat with a directory fd not recognised")
+	}
+	ev = Event{}
+	ev.syscallFields(`arch=c000003e syscall=257 a0=ffffff9c a1=0`)
+	if ev.DirFD {
+		t.Error("openat with AT_FDCWD taken as a directory fd")
+	}
+}
