@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 func TestHelpListsFlagsAndVersion(t *testing.T) {
@@ -176,9 +178,28 @@ func grepLines(s string, subs ...string) string {
 }
 
 func TestSIGTERMStopsWithin10s(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "off.yml", allSourcesOff)
+	t.Run("no sources", func(t *testing.T) {
+		sigtermWithin10s(t, allSourcesOff)
+	})
+	// With a real source running (and its Docker event stream open), the
+	// agent still waits for it to return and stops in time.
+	t.Run("containers source", func(t *testing.T) {
+		testenv.RequireDocker(t)
+		sigtermWithin10s(t, "audit:\n  enabled: false\nhost:\n  enabled: false\n")
+	})
+}
+
+func sigtermWithin10s(t *testing.T, config string) {
+	cfg := writeFile(t, t.TempDir(), "c.yml", config)
 	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	scrape(t, http.DefaultClient, "http://"+a.addr+pathReady)
+	waitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
+		resp, err := http.Get("http://" + a.addr + pathReady)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	start := time.Now()
 	a.signal(t, syscall.SIGTERM)
 	if code := a.wait(t, stopTimeout); code != exitOK {
