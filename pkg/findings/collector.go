@@ -34,12 +34,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	exempted := map[string]float64{}
+	// Two scopes (or two sources) may report the same (rule, subject); a
+	// repeated label set would fail the whole scrape, so each is sent once.
+	type series struct {
+		rule, cis, name, id, image string
+		sev                        Severity
+		kind                       Kind
+	}
+	sent := make(map[series]bool, len(s.open)*4)
 	for _, m := range s.open {
 		for _, f := range m {
 			if f.Exempt {
 				exempted[f.Rule]++
 				continue
 			}
+			k := series{f.Rule, f.CIS, f.Subject.Name, f.Subject.ShortID(), f.Subject.Image, f.Severity, f.Subject.Kind}
+			if sent[k] {
+				continue
+			}
+			sent[k] = true
 			ch <- prometheus.MustNewConstMetric(findingDesc, prometheus.GaugeValue, 1,
 				f.Rule, f.Severity.String(), f.CIS, string(f.Subject.Kind), f.Subject.Name,
 				f.Subject.ShortID(), f.Subject.Image)

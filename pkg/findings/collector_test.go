@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -95,4 +96,21 @@ func mustRule(t *testing.T, id string) Rule {
 		t.Fatalf("rule %s is not in the catalogue", id)
 	}
 	return r
+}
+
+// The same (rule, subject) reported by two sources must not break the
+// scrape with a duplicate series.
+func TestCollectorSameFindingFromTwoScopes(t *testing.T) {
+	s := NewStore(nil)
+	f := New("file.mode", Subject{Kind: KindFile, Name: "/etc/docker"}, "0777")
+	s.SourceSink("host").Set("/etc/docker", []Finding{f})
+	s.SourceSink("audit").Set("watches", []Finding{f})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(s))
+	if _, err := reg.Gather(); err != nil {
+		t.Fatalf("scrape failed: %v", err)
+	}
+	if n := testutil.CollectAndCount(NewCollector(s), "dockward_finding"); n != 1 {
+		t.Errorf("%d dockward_finding series, want 1", n)
+	}
 }
