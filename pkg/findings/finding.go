@@ -27,13 +27,26 @@ func (s Subject) ShortID() string {
 	return s.ContainerID
 }
 
-// key identifies the subject within a kind; containers by ID because names
-// can be reused after a rename.
-func (s Subject) key() string {
+// subjectKey identifies the subject within a kind; containers by ID because
+// names can be reused after a rename. A struct, not a joined string, so the
+// store's hot path builds keys without allocating.
+type subjectKey struct {
+	kind Kind
+	id   string
+}
+
+func (s Subject) key() subjectKey {
 	if s.Kind == KindContainer && s.ContainerID != "" {
-		return string(s.Kind) + "\x00" + s.ContainerID
+		return subjectKey{s.Kind, s.ContainerID}
 	}
-	return string(s.Kind) + "\x00" + s.Name
+	return subjectKey{s.Kind, s.Name}
+}
+
+func (k subjectKey) less(o subjectKey) bool {
+	if k.kind != o.kind {
+		return k.kind < o.kind
+	}
+	return k.id < o.id
 }
 
 // ContainerSubject builds the subject for a container from inspect data.
@@ -62,7 +75,13 @@ type Finding struct {
 	Remediation  string `json:"remediation,omitempty"`
 }
 
-func (f Finding) key() string { return f.Rule + "\x00" + f.Subject.key() }
+// findingKey identifies one (rule, subject) pair.
+type findingKey struct {
+	rule    string
+	subject subjectKey
+}
+
+func (f Finding) key() findingKey { return findingKey{f.Rule, f.Subject.key()} }
 
 // New builds a finding for rule with the rule's default severity and CIS
 // reference. It panics on an unknown rule: sources only use IDs from the

@@ -22,8 +22,8 @@ type Store struct {
 	log    *zap.Logger
 	now    func() time.Time
 	policy Policy
-	raw    map[string][]Finding          // scope -> findings as reported
-	open   map[string]map[string]Finding // scope -> key -> effective finding
+	raw    map[string][]Finding              // scope -> findings as reported
+	open   map[string]map[findingKey]Finding // scope -> key -> effective finding
 	opened map[openedKey]uint64
 }
 
@@ -41,7 +41,7 @@ func NewStore(log *zap.Logger) *Store {
 		log:    log,
 		now:    time.Now,
 		raw:    map[string][]Finding{},
-		open:   map[string]map[string]Finding{},
+		open:   map[string]map[findingKey]Finding{},
 		opened: map[openedKey]uint64{},
 	}
 }
@@ -107,7 +107,7 @@ func (s *Store) set(source, scope string, found []Finding) {
 // judgement and the policy, logging every transition. Caller holds mu.
 func (s *Store) reconcile(source, full string) {
 	prev := s.open[full]
-	next := make(map[string]Finding, len(s.raw[full]))
+	next := make(map[findingKey]Finding, len(s.raw[full]))
 	for _, f := range s.raw[full] {
 		if eff, ok := s.policy.apply(f); ok {
 			next[f.key()] = eff
@@ -152,7 +152,7 @@ func withRuleDefaults(found []Finding) []Finding {
 // details of the others merged in, because a series is per (rule, subject).
 func dedupe(found []Finding) []Finding {
 	out := make([]Finding, 0, len(found))
-	idx := map[string]int{}
+	idx := make(map[findingKey]int, len(found))
 	for _, f := range found {
 		i, ok := idx[f.key()]
 		if !ok {
@@ -222,7 +222,7 @@ func (s *Store) Open() []Finding {
 		if a.Rule != b.Rule {
 			return a.Rule < b.Rule
 		}
-		return a.Subject.key() < b.Subject.key()
+		return a.Subject.key().less(b.Subject.key())
 	})
 	return out
 }
