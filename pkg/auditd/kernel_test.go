@@ -212,6 +212,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
 	path := testPath(t, "live")
+	wasDisabled := strings.Contains(testenv.Run(t, "auditctl", "-s"), "enabled 0\n")
 	l := startSource(t, unicastConfig(), Options{})
 	if l.src.Mode() != ModeUnicast {
 		t.Fatalf("mode %s", l.src.Mode())
@@ -223,6 +224,19 @@ func TestUnicastLiveEvent(t *testing.T) {
 	for _, f := range l.store.Open() {
 		if f.Rule == "audit.watch_missing" {
 			t.Errorf("watch reported missing while dockward's rules are installed: %+v", f)
+		}
+	}
+	// dockerd running since before this test enabled audit is unaudited
+	// unless the kernel was booted with audit=1 (or audit was enabled
+	// before dockerd started, which the kernel log would show).
+	if pid := pidFromFile(DockerPIDFile); pid != 0 && wasDisabled && !bootedWithAudit(l.src.cmdline) {
+		hist, _ := readKmsg("/dev/kmsg")
+		var open bool
+		for _, f := range l.store.Open() {
+			open = open || f.Rule == "audit.daemon_unaudited"
+		}
+		if start, err := processStart("/proc", pid); err == nil && hist.firstEnable == 0 && !hist.bootEnabled && !open {
+			t.Errorf("dockerd (pid %d, started %s after boot) predates audit being enabled now, but no audit.daemon_unaudited", pid, start)
 		}
 	}
 	start := time.Now()

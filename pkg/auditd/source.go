@@ -497,6 +497,9 @@ func (s *Source) judgeDaemon(enabled uint32) {
 	}
 	f := findings.New("audit.daemon_unaudited", findings.Subject{Kind: findings.KindDaemon, Name: "dockerd"}, v.Reason).
 		With("pid", strconv.Itoa(pid))
+	if !v.Known {
+		f = f.With("evidence", "inferred: the kernel log has wrapped")
+	}
 	sink.Set(scopeDaemon, []findings.Finding{f})
 }
 

@@ -154,7 +154,7 @@ func pidFromFile(path string) int {
 // unauditedVerdict is the daemon_unaudited judgement.
 type unauditedVerdict struct {
 	Unaudited bool
-	Known     bool   // false when the history cannot decide
+	Known     bool   // false when the history cannot prove it either way
 	Reason    string // why, for the finding and the log
 }
 
@@ -172,7 +172,7 @@ func judgeUnaudited(h auditHistory, cmdlineAudit bool, start time.Duration, enab
 		}
 	}
 	switch {
-	case first != 0 && start >= first:
+	case ourEnable != 0 && start >= ourEnable, first != 0 && start >= first:
 		return unauditedVerdict{Known: true, Reason: "dockerd started after audit was first enabled"}
 	case first != 0 && h.complete:
 		return unauditedVerdict{Unaudited: true, Known: true, Reason: fmt.Sprintf(
@@ -180,6 +180,13 @@ func judgeUnaudited(h auditHistory, cmdlineAudit bool, start time.Duration, enab
 	case first == 0 && h.complete && enabledNow == 0:
 		return unauditedVerdict{Unaudited: true, Known: true, Reason: "audit has not been enabled since boot; " +
 			"dockerd, already running, will not be audited when it is"}
+	case first == 0 && ourEnable != 0 && start < ourEnable:
+		// dockward found audit disabled and enabled it after dockerd
+		// started; the kernel log no longer reaches back far enough to show
+		// an earlier enabling, which is the only way dockerd is audited.
+		return unauditedVerdict{Unaudited: true, Reason: fmt.Sprintf(
+			"dockerd started %s after boot; audit was disabled until dockward enabled it (%s after boot) "+
+				"and the kernel log shows no earlier enabling", round(start), round(ourEnable))}
 	}
 	return unauditedVerdict{Reason: "the kernel log does not show when audit was first enabled"}
 }

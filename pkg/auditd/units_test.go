@@ -272,6 +272,8 @@ func TestJudgeUnaudited(t *testing.T) {
 		{"we enabled it after dockerd", auditHistory{complete: true}, false, 5 * s, 1, 60 * s, true, true},
 		{"never enabled", auditHistory{complete: true}, false, 5 * s, 0, 0, true, true},
 		{"log wrapped", auditHistory{firstEnable: 9 * s}, false, 5 * s, 1, 0, false, false},
+		{"log wrapped, we enabled it after dockerd", auditHistory{}, false, 5 * s, 1, 60 * s, true, false},
+		{"log wrapped, we enabled it before dockerd", auditHistory{}, false, 90 * s, 1, 60 * s, false, true},
 		{"enabled by a daemon, not in the kernel log", auditHistory{complete: true}, false, 5 * s, 1, 0, false, false},
 	}
 	for _, c := range cases {

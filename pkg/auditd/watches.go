@@ -38,8 +38,11 @@ type builtinWatch struct {
 	Expected   []string // default expected writers (program names)
 }
 
-// daemonWriters are the programs whose writes to Docker's state are routine.
-var daemonWriters = []string{"dockerd", "containerd", "runc", "containerd-shim", "containerd-shim-runc-v1", "containerd-shim-runc-v2"}
+// daemonWriters are the programs whose writes to Docker's state are routine:
+// the daemons, the runtime, the shims, and the storage driver's helper
+// (fuse-overlayfs writes every layer of a container under /var/lib/docker).
+var daemonWriters = []string{"dockerd", "containerd", "runc", "containerd-shim", "containerd-shim-runc-v1",
+	"containerd-shim-runc-v2", "fuse-overlayfs"}
 
 // builtinWatches is the CIS Docker Benchmark 1.1.3-1.1.18 set plus the
 // docker CLI, specific files before their directories: the kernel stops at
