@@ -129,8 +129,25 @@ func (l *liveSource) waitEvent(t *testing.T, timeout time.Duration, match func(s
 	}
 }
 
-// startSource runs a source until the test ends and waits for ready.
+// startSource runs a source until the test ends and waits for ready. When
+// another audit daemon (an agent run by another package's tests) takes the
+// audit PID first, it waits for it to go and tries again.
 func startSource(t *testing.T, cfg Config, o Options) *liveSource {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		l, err := tryStartSource(t, cfg, o)
+		if err == nil {
+			return l
+		}
+		if attempt >= 3 || !strings.Contains(err.Error(), "audit PID") {
+			t.Fatalf("Run failed before ready: %v", err)
+		}
+		t.Logf("retrying after: %v", err)
+		requireAudit(t)
+	}
+}
+
+func tryStartSource(t *testing.T, cfg Config, o Options) (*liveSource, error) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	l := &liveSource{store: findings.NewStore(nil), reg: prometheus.NewRegistry(), logs: logs}
@@ -150,13 +167,18 @@ func startSource(t *testing.T, cfg Config, o Options) *liveSource {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	var early error
 	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		return nil, err
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("source not ready within 10s")
+	}
 	t.Cleanup(func() {
 		cancel()
-		if early != nil {
-			return
-		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -166,14 +188,7 @@ func startSource(t *testing.T, cfg Config, o Options) *liveSource {
 			t.Error("Run did not return within 10s of cancellation")
 		}
 	})
-	select {
-	case <-ready:
-	case early = <-done:
-		t.Fatalf("Run failed before ready: %v", early)
-	case <-time.After(10 * time.Second):
-		t.Fatal("source not ready within 10s")
-	}
-	return l
+	return l, nil
 }
 
 func unicastConfig() Config {

@@ -26,6 +26,8 @@ type metrics struct {
 	parseErrors    prometheus.Counter
 	records        prometheus.Counter
 	reinstalled    *prometheus.CounterVec
+	suppressed     *prometheus.CounterVec
+	suppressedKey  map[string]prometheus.Counter
 	eventsByKey    map[eventLabel]prometheus.Counter
 	reinstalledKey map[string]prometheus.Counter
 }
@@ -57,6 +59,9 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 			Help: "Audit records received or read."}),
 		reinstalled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_rules_reinstalled_total",
 			Help: "dockward's audit rules found removed from the kernel and installed again, by watch key."}, []string{"key"}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_log_lines_suppressed_total",
+			Help: "Unexpected-writer log lines not written because the per-key rate limit was reached (the events are still counted)."}, []string{"key"}),
+		suppressedKey:  map[string]prometheus.Counter{},
 		eventsByKey:    map[eventLabel]prometheus.Counter{},
 		reinstalledKey: map[string]prometheus.Counter{},
 	}
@@ -72,10 +77,11 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 		if _, ok := m.reinstalledKey[k]; !ok {
 			m.reinstalledKey[k] = m.reinstalled.WithLabelValues(k)
 		}
+		m.suppressedCounter(k)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.up, m.events, m.kernelLost, m.backlog, m.receiveErrors,
-			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled} {
+			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled, m.suppressed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering audit metrics: %w", err)
 			}
@@ -96,6 +102,15 @@ func (m *metrics) eventCounter(key string, expected bool) prometheus.Counter {
 		}
 		c = m.events.WithLabelValues(key, exp)
 		m.eventsByKey[l] = c
+	}
+	return c
+}
+
+func (m *metrics) suppressedCounter(key string) prometheus.Counter {
+	c, ok := m.suppressedKey[key]
+	if !ok {
+		c = m.suppressed.WithLabelValues(key)
+		m.suppressedKey[key] = c
 	}
 	return c
 }

@@ -37,6 +37,49 @@ type Pipeline struct {
 
 	ev              Event
 	reported, lateN uint64
+	limit           *logLimiter
+}
+
+// logLimiter bounds the unexpected-event lines per watch key: a burst,
+// then a steady rate. Every event is still counted; dropped lines are
+// counted in dockward_audit_log_lines_suppressed_total and reported on the
+// key's next line, so a write storm cannot flood the log pipeline.
+type logLimiter struct {
+	now     func() time.Time
+	tokens  map[string]float64
+	last    map[string]time.Time
+	dropped map[string]uint64
+}
+
+const (
+	logBurst = 100 // lines per key at once
+	logRate  = 20  // lines per key per second after the burst
+)
+
+func newLogLimiter() *logLimiter {
+	return &logLimiter{now: time.Now, tokens: map[string]float64{}, last: map[string]time.Time{}, dropped: map[string]uint64{}}
+}
+
+// allow reports whether a line for key may be written, and how many were
+// dropped since the last one written.
+func (l *logLimiter) allow(key string) (bool, uint64) {
+	now := l.now()
+	tok, seen := l.tokens[key]
+	if !seen {
+		tok = logBurst
+	} else {
+		tok = min(logBurst, tok+now.Sub(l.last[key]).Seconds()*logRate)
+	}
+	l.last[key] = now
+	if tok < 1 {
+		l.tokens[key] = tok
+		l.dropped[key]++
+		return false, 0
+	}
+	l.tokens[key] = tok - 1
+	d := l.dropped[key]
+	l.dropped[key] = 0
+	return true, d
 }
 
 // PipelineOptions are the pipeline's collaborators.
@@ -69,6 +112,7 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 		users:         newUserCache(),
 		containerName: o.ContainerName,
 		procRoot:      "/proc",
+		limit:         newLogLimiter(),
 	}
 	for i, w := range ws {
 		if _, ok := p.byKey[w.Key]; !ok {
@@ -291,6 +335,11 @@ func (p *Pipeline) logUnexpected(ev *Event, w Watch) {
 	if ce == nil {
 		return
 	}
+	ok, dropped := p.limit.allow(w.Key)
+	if !ok {
+		p.m.suppressedCounter(w.Key).Inc()
+		return
+	}
 	a := p.attribute(ev)
 	fields := []zap.Field{
 		zap.String("key", w.Key),
@@ -311,6 +360,9 @@ func (p *Pipeline) logUnexpected(ev *Event, w Watch) {
 	}
 	if a.ContainerID != "" {
 		fields = append(fields, zap.Object("container", containerObj{a.ContainerID, a.ContainerName}))
+	}
+	if dropped > 0 {
+		fields = append(fields, zap.Uint64("lines_suppressed_before", dropped))
 	}
 	ce.Write(fields...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"go.uber.org/zap"
@@ -61,6 +62,9 @@ func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error)
 		return sess, fmt.Errorf("audit unicast: opening the event socket: %w", err)
 	}
 	if err = sess.events.SetPID(libaudit.WaitForReply); err != nil {
+		if errors.Is(err, syscall.EEXIST) {
+			return sess, fmt.Errorf("audit unicast: another audit daemon took the audit PID first; use mode auto or multicast: %w", err)
+		}
 		return sess, fmt.Errorf("audit unicast: taking the audit PID: %w", err)
 	}
 	if err = sess.installRules(); err != nil {

@@ -397,3 +397,35 @@ func TestRelativeNames(t *testing.T) {
 		t.Error("openat with AT_FDCWD taken as a directory fd")
 	}
 }
+
+// TestUnexpectedLinesRateLimited: a storm of unexpected writes is fully
+// counted but logged only up to the per-key limit, and the next line
+// says how many were left out.
+func TestUnexpectedLinesRateLimited(t *testing.T) {
+	p, m, _, logs := newTestPipeline(t, testWatches())
+	now := time.Unix(1000, 0)
+	p.limit.now = func() time.Time { return now }
+	ev := func(serial int) {
+		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(40.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(40.000:%d): proctitle="x"`, serial))
+	}
+	for i := 1; i <= 150; i++ {
+		ev(i)
+	}
+	if got := counterValue(t, m.eventCounter("docker_etc", false)); got != 150 {
+		t.Fatalf("counted %v events, want 150", got)
+	}
+	if logs.Len() != logBurst {
+		t.Fatalf("logged %d lines, want the burst of %d", logs.Len(), logBurst)
+	}
+	if got := counterValue(t, m.suppressedCounter("docker_etc")); got != 50 {
+		t.Fatalf("suppressed %v, want 50", got)
+	}
+	now = now.Add(time.Second)
+	ev(151)
+	last := logs.All()[logs.Len()-1].ContextMap()
+	if logs.Len() != logBurst+1 || last["lines_suppressed_before"] != uint64(50) {
+		t.Fatalf("after a second: %d lines, last %v", logs.Len(), last)
+	}
+	p.Close()
+}
