@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,32 +18,6 @@ import (
 )
 
 var createdSeries = regexp.MustCompile(`(?m)^dockward_containers\{state="created"\} (\d+)`)
-
-// BenchmarkAgentProcessRSS1000 runs the real agent binary (containers
-// source only) on a host with the 1,000 benchmark containers and reads the
-// process's own VmRSS and VmHWM once its inventory is complete: the agent's
-// memory, without the benchmark harness.
-func BenchmarkAgentProcessRSS1000(b *testing.B) {
-	ids := fleet(b)
-	testenv.RequireCommand(b, "go")
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "dockward")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/agent").CombinedOutput(); err != nil {
-		b.Fatalf("building the agent: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "containers.yml")
-	if err := os.WriteFile(cfg, []byte("containers:\n  enabled: true\naudit:\n  enabled: false\nhost:\n  enabled: false\n"), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	var rss, hwm float64
-	for range b.N {
-		rss, hwm = runAgentUntilInventoried(b, bin, cfg, len(ids))
-	}
-	b.StopTimer()
-	b.ReportMetric(rss/1024, "agent-rss-MB")
-	b.ReportMetric(hwm/1024, "agent-peak-rss-MB")
-}
 
 func runAgentUntilInventoried(b *testing.B, bin, cfg string, want int) (rss, hwm float64) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
