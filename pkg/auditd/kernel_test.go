@@ -553,6 +553,15 @@ func TestAutoBesideAuditd(t *testing.T) {
 	t.Cleanup(func() { testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc") })
 	withAuditd := kernelAuditState(t)
 	t.Logf("auditd ready at %s", time.Now().Format("05.000"))
+	// Explicit unicast refuses to take the PID from auditd.
+	uc, err := New(unicastConfig(), Options{Sink: findings.NewStore(nil).SourceSink("audit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := uc.Run(context.Background(), func() { t.Error("unicast became ready next to auditd") }); err == nil ||
+		!strings.Contains(err.Error(), "holds the audit PID") {
+		t.Errorf("unicast next to auditd: %v, want a refusal naming the PID holder", err)
+	}
 	path := testPath(t, "auto")
 	func() {
 		cfg := DefaultConfig()
@@ -617,4 +626,59 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestCoverageFromKernelRules loads rules in several auditctl forms and
+// checks coverage is judged from the kernel's decoded list.
+func TestCoverageFromKernelRules(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "daemon.json")
+	sub := filepath.Join(dir, "sub")
+	other := filepath.Join(dir, "other")
+	limited := filepath.Join(dir, "limited")
+	for _, p := range []string{file, other, limited} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rules := [][]string{
+		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + file, "-F", "perm=wa", "-k", "a"},
+		{"-a", "always,exit", "-F", "arch=b64", "-F", "dir=" + sub, "-F", "perm=w", "-k", "b"},
+		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + limited, "-F", "perm=wa", "-F", "auid>=1000", "-k", "c"},
+		{"-w", other, "-p", "r", "-k", "d"},
+		{"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-F", "exe=/usr/bin/true", "-C", "uid!=euid", "-k", "e"},
+	}
+	for _, r := range rules {
+		testenv.Run(t, "auditctl", r...)
+		del := append([]string{"-d"}, r[1:]...)
+		if r[0] == "-w" {
+			del = append([]string{"-W"}, r[1:]...)
+		}
+		t.Cleanup(func() { testenv.Run(t, "auditctl", del...) })
+	}
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	decoded, err := kernelRules(ctl)
+	if err != nil {
+		t.Fatalf("decoding the kernel's rules: %v", err)
+	}
+	ws := []Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}}
+	cov := CheckCoverage(ws, decoded, func(string) bool { return true })
+	want := []bool{true, true, false, false, false}
+	for i, c := range cov {
+		if c.Covered != want[i] {
+			t.Errorf("%s: covered %v, want %v", c.Watch.Path, c.Covered, want[i])
+		}
+	}
+	if cov[0].ByKey != "a" || cov[1].ByKey != "b" {
+		t.Errorf("covering keys %q %q", cov[0].ByKey, cov[1].ByKey)
+	}
 }
