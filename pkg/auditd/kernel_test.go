@@ -36,14 +36,28 @@ func requireAudit(t *testing.T) {
 		return
 	}
 	defer c.Close()
-	// Another audit daemon (an agent started by another test package, or
-	// auditd) would make these tests fight it; wait for it to go.
+	if _, err := c.GetStatus(); err != nil {
+		testenv.Missing(t, "kernel audit status: %v", err)
+		return
+	}
+	waitPIDFree(t)
+}
+
+// waitPIDFree waits for no live process to hold the kernel's audit PID:
+// another audit daemon (an agent started by another test package, or
+// auditd) would make these tests fight it.
+func waitPIDFree(t *testing.T) {
+	t.Helper()
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		st, err := c.GetStatus()
 		if err != nil {
-			testenv.Missing(t, "kernel audit status: %v", err)
-			return
+			t.Fatalf("kernel audit status: %v", err)
 		}
 		if st.PID == 0 || !processAlive(int(st.PID)) {
 			return
@@ -90,6 +104,7 @@ func expectKernelRestored(t *testing.T) {
 	t.Helper()
 	before := kernelAuditState(t)
 	t.Cleanup(func() {
+		waitPIDFree(t) // an agent another package's tests started meanwhile restores on exit
 		if after := kernelAuditState(t); after != before {
 			t.Errorf("kernel audit state not restored:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
