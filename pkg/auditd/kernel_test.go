@@ -46,7 +46,7 @@ func requireAudit(t *testing.T) {
 // waitPIDFree waits for no live process to hold the kernel's audit PID:
 // another audit daemon (an agent started by another test package, or
 // auditd) would make these tests fight it.
-func waitPIDFree(t *testing.T) {
+func waitPIDFree(t testing.TB) {
 	t.Helper()
 	c, err := libaudit.NewAuditClient(nil)
 	if err != nil {
