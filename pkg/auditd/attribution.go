@@ -2,9 +2,12 @@ package auditd
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -18,14 +21,37 @@ type userCache struct {
 
 const userCacheMax = 4096
 
-func newUserCache() *userCache {
-	return &userCache{names: map[int64]string{}, look: func(uid string) (string, error) {
+// newUserCache resolves names from the host's passwd database: under
+// rootfs (an agent in a container sees the host there), else through
+// os/user (which also asks NSS when built with cgo).
+func newUserCache(rootfs string) *userCache {
+	look := func(uid string) (string, error) {
 		u, err := user.LookupId(uid)
 		if err != nil {
 			return "", err
 		}
 		return u.Username, nil
-	}}
+	}
+	if rootfs != "" {
+		passwd := filepath.Join(rootfs, "etc", "passwd")
+		look = func(uid string) (string, error) { return passwdName(passwd, uid) }
+	}
+	return &userCache{names: map[int64]string{}, look: look}
+}
+
+// passwdName finds uid in a passwd file (name:x:uid:...).
+func passwdName(path, uid string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.SplitN(line, ":", 4)
+		if len(f) == 4 && f[2] == uid {
+			return f[0], nil
+		}
+	}
+	return "", fmt.Errorf("uid %s not in %s", uid, path)
 }
 
 // name returns the user name of uid, "unset" for the kernel's unset id,

@@ -89,6 +89,8 @@ type PipelineOptions struct {
 	ContainerName func(id string) (string, bool)
 	// ReassemblyTimeout bounds how long an incomplete event is held.
 	ReassemblyTimeout time.Duration
+	// Rootfs is where the host's /etc/passwd is, for user names.
+	Rootfs string
 }
 
 // maxInFlight is how many events the reassembler holds while waiting for
@@ -109,7 +111,7 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 		gaps:          newGapTracker(),
 		m:             m,
 		log:           o.Log,
-		users:         newUserCache(),
+		users:         newUserCache(o.Rootfs),
 		containerName: o.ContainerName,
 		procRoot:      "/proc",
 		limit:         newLogLimiter(),

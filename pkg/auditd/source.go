@@ -255,7 +255,7 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 
 func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
 	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.o.ContainerName,
-		ReassemblyTimeout: s.cfg.ReassemblyTimeout})
+		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Rootfs: s.cfg.Rootfs})
 	if err != nil {
 		return nil, err
 	}

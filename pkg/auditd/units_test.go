@@ -429,3 +429,13 @@ func TestUnexpectedLinesRateLimited(t *testing.T) {
 	}
 	p.Close()
 }
+
+func TestUserNamesFromRootfs(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"), 0o644)
+	c := newUserCache(root)
+	if c.name(1000) != "alice" || c.name(0) != "root" || c.name(4242) != "" || c.name(unsetID) != "unset" {
+		t.Fatalf("names: %q %q %q", c.name(1000), c.name(0), c.name(4242))
+	}
+}
