@@ -482,6 +482,9 @@ func TestScanChangesNothing(t *testing.T) {
 	for _, f := range store.Open() {
 		if f.Rule == "audit.watch_missing" && f.Subject.Name == "/etc/docker" {
 			missingEtc = true
+			if f.CIS != "1.1.6" || f.Details["key"] != "docker_etc" || !strings.Contains(f.Remediation, "auditctl -w /etc/docker -p wa -k docker_etc") {
+				t.Errorf("finding %+v", f)
+			}
 		}
 	}
 	if missingEtc == covered {

@@ -456,6 +456,9 @@ func (s *Source) missing(w Watch, msg string) findings.Finding {
 	f := findings.New("audit.watch_missing", findings.Subject{Kind: findings.KindAudit, Name: w.Path}, msg).
 		With("key", w.Key)
 	f.Remediation = fmt.Sprintf("auditctl -w %s -p wa -k %s, and persist it in /etc/audit/rules.d/docker.rules", w.Path, w.Key)
+	if w.CIS != "" {
+		f.CIS = w.CIS
+	}
 	return f
 }
 

@@ -202,6 +202,9 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	if byPath["/etc/docker"].Kind != KindConfig || byPath["/usr/sbin/runc"].Kind != KindBinary {
 		t.Error("watch kinds wrong")
 	}
+	if byPath["/etc/docker/daemon.json"].CIS != "1.1.11" || byPath["/usr/sbin/runc"].CIS != "1.1.18" {
+		t.Errorf("CIS references: %q %q", byPath["/etc/docker/daemon.json"].CIS, byPath["/usr/sbin/runc"].CIS)
+	}
 }
 
 func TestOrderWatchesNested(t *testing.T) {

@@ -22,6 +22,9 @@ type Watch struct {
 	Path string
 	Key  string
 	Kind WatchKind
+	// CIS is the CIS Docker Benchmark check of the watch (1.1.x); empty
+	// for watches from config.
+	CIS string
 	// Expected are the executables (absolute paths as the kernel reports
 	// them in exe=) whose writes are routine for this watch.
 	Expected []string
@@ -137,7 +140,7 @@ func ResolveWatches(cfg Config) []Watch {
 	r := resolver{rootfs: cfg.Rootfs}
 	seen := map[string]bool{}
 	var out []Watch
-	add := func(path, key string, kind WatchKind, expected []string) {
+	add := func(path, key, cis string, kind WatchKind, expected []string) {
 		if seen[path] {
 			return
 		}
@@ -145,19 +148,19 @@ func ResolveWatches(cfg Config) []Watch {
 		if ew, ok := cfg.ExpectedWriters[key]; ok {
 			expected = ew
 		}
-		out = append(out, Watch{Path: path, Key: key, Kind: kind, Expected: r.writers(expected)})
+		out = append(out, Watch{Path: path, Key: key, CIS: cis, Kind: kind, Expected: r.writers(expected)})
 	}
 	for _, b := range builtinWatches {
 		if b.Binary != "" {
 			if p, ok := r.binary(b.Binary); ok {
-				add(p, b.Key, b.Kind, b.Expected)
+				add(p, b.Key, b.CIS, b.Kind, b.Expected)
 			}
 			continue
 		}
 		found := false
 		for _, c := range b.Candidates {
 			if p, ok := r.real(c); ok {
-				add(p, b.Key, b.Kind, b.Expected)
+				add(p, b.Key, b.CIS, b.Kind, b.Expected)
 				found = true
 			}
 		}
@@ -166,13 +169,13 @@ func ResolveWatches(cfg Config) []Watch {
 			// file is audited from the moment it is created.
 			c := b.Candidates[0]
 			if dir, ok := r.real(filepath.Dir(c)); ok {
-				add(filepath.Join(dir, filepath.Base(c)), b.Key, b.Kind, b.Expected)
+				add(filepath.Join(dir, filepath.Base(c)), b.Key, b.CIS, b.Kind, b.Expected)
 			}
 		}
 	}
 	for _, w := range cfg.Watches {
 		p, _ := r.real(w.Path)
-		add(p, w.Key, w.Kind, nil)
+		add(p, w.Key, "", w.Kind, nil)
 	}
 	return orderWatches(out)
 }
