@@ -700,3 +700,26 @@ func TestCoverageFromKernelRules(t *testing.T) {
 		t.Errorf("covering keys %q %q", cov[0].ByKey, cov[1].ByKey)
 	}
 }
+
+// TestFileModeWaitsForLog starts file mode before auditd has written its
+// log: the source is ready at once and reads the file when it appears.
+func TestFileModeWaitsForLog(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "audit.log")
+	cfg := DefaultConfig()
+	cfg.Mode = ModeFile
+	cfg.LogFile = log
+	l := startSource(t, cfg, Options{})
+	data, err := os.ReadFile("testdata/raw.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.waitEvent(t, 5*time.Second, func(s seen) bool { return s.ev.Serial == 2 }); !ok {
+		t.Fatalf("the log that appeared later was not read; saw %d events", len(l.events()))
+	}
+	if l.logs.FilterMessage("audit log file does not exist yet; waiting for it").Len() != 1 {
+		t.Error("the wait was not logged once")
+	}
+}

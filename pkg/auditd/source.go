@@ -216,9 +216,29 @@ func (s *Source) runMulticast(ctx context.Context, ready func()) error {
 // runFile tails auditd's log. Rule coverage is still checked when the
 // control socket can be opened.
 func (s *Source) runFile(ctx context.Context, ready func()) error {
+	var readyOnce sync.Once
+	signalReady := ready
+	ready = func() { readyOnce.Do(signalReady) }
+	warned := false
 	t, err := newTailer(s.cfg.LogFile, s.cfg.LogFileFromStart)
-	if err != nil {
-		return fmt.Errorf("audit file mode: %w", err)
+	for err != nil {
+		// The log may appear later (auditd not started yet): the source
+		// is up and retrying, and says so once.
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("audit file mode: %w", err)
+		}
+		if !warned {
+			warned = true
+			s.log.Warn("audit log file does not exist yet; waiting for it", zap.String("path", s.cfg.LogFile))
+		}
+		ready()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		// Whatever appears is new: read it from its start.
+		t, err = newTailer(s.cfg.LogFile, true)
 	}
 	defer t.Close()
 	ctl, err := libaudit.NewAuditClient(nil)
