@@ -130,7 +130,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("audit.expected_writers: unknown watch key %q", key))
 		}
 		for _, wr := range writers {
-			if wr == "" || (filepath.IsAbs(wr) == false && filepath.Base(wr) != wr) {
+			if wr == "" || (!filepath.IsAbs(wr) && filepath.Base(wr) != wr) {
 				errs = append(errs, fmt.Errorf("audit.expected_writers.%s: %q must be an absolute path or a bare program name", key, wr))
 			}
 		}

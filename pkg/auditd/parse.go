@@ -60,11 +60,7 @@ func ParseStamp(typ auparse.AuditMessageType, s string) (Header, string, error) 
 		return h, "", errNoStamp
 	}
 	h.Sec, h.Msec, h.Serial = int64(sec), uint32(msec), uint32(serial)
-	body := s[i:]
-	if strings.HasPrefix(body, ":") {
-		body = body[1:]
-	}
-	return h, strings.TrimLeft(body, " "), nil
+	return h, strings.TrimLeft(strings.TrimPrefix(s[i:], ":"), " "), nil
 }
 
 // digits reads a decimal number at s[i:] that must end with the byte end,
