@@ -30,6 +30,7 @@ import (
 const (
 	envReplay = "DOCKWARD_AUDIT_BENCH_REPLAY" // stream FILE through the pipeline
 	envStorm  = "DOCKWARD_AUDIT_BENCH_STORM"  // PATH:RATE:SECONDS open-for-write storm
+	envDaemon = "DOCKWARD_AUDIT_TEST_DAEMON"  // run the source in unicast mode until SIGTERM
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	if s := os.Getenv(envStorm); s != "" {
 		os.Exit(stormMain(s))
+	}
+	if os.Getenv(envDaemon) != "" {
+		os.Exit(daemonMain())
 	}
 	code := m.Run()
 	if benchLogPath != "" {

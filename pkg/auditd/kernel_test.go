@@ -1,10 +1,12 @@
 package auditd
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -721,5 +723,60 @@ func TestFileModeWaitsForLog(t *testing.T) {
 	}
 	if l.logs.FilterMessage("audit log file does not exist yet; waiting for it").Len() != 1 {
 		t.Error("the wait was not logged once")
+	}
+}
+
+// daemonMain is a child process that runs the source in unicast mode
+// until SIGTERM, as the agent does.
+func daemonMain() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	cfg := DefaultConfig()
+	cfg.Mode = ModeUnicast
+	src, err := New(cfg, Options{Sink: findings.NewStore(nil).SourceSink("audit")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := src.Run(ctx, func() { fmt.Println("ready") }); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestSIGTERMRestores runs the source in another process and stops it
+// with SIGTERM: every kernel change must be undone.
+func TestSIGTERMRestores(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	before := kernelAuditState(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envDaemon+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child did not get ready: %q %v %s", line, err, stderr.String())
+	}
+	if during := kernelAuditState(t); during == before || !strings.Contains(during, "-k docker_etc") ||
+		!strings.Contains(during, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Errorf("the child did not become the audit daemon:\n%s", during)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child after SIGTERM: %v %s", err, stderr.String())
+	}
+	if after := kernelAuditState(t); after != before {
+		t.Errorf("not restored after SIGTERM:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
