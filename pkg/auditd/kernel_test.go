@@ -780,3 +780,54 @@ func TestSIGTERMRestores(t *testing.T) {
 		t.Errorf("not restored after SIGTERM:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestMulticastOverflowIsCounted makes a multicast reader too slow for a
+// burst of events: the dropped records must show up as ENOBUFS receive
+// errors and as sequence gaps, never silently.
+func TestMulticastOverflowIsCounted(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "burst")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ucfg := unicastConfig()
+	ucfg.Watches = []WatchConfig{{Path: target, Key: "test_burst", Kind: KindData}}
+	startSource(t, ucfg, Options{})
+
+	mcfg := DefaultConfig()
+	mcfg.Mode = ModeMulticast
+	mcfg.Watches = ucfg.Watches
+	src, err := New(mcfg, Options{Sink: findings.NewStore(nil).SourceSink("audit"), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
+	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+	<-ready
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("burst: %v %s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	enobufs := counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS))
+	gaps := counterValue(t, src.m.sequenceGaps)
+	seen := counterValue(t, src.m.eventCounter("test_burst", false))
+	t.Logf("multicast: %v events seen of 5000, %v ENOBUFS, %v serials missing", seen, enobufs, gaps)
+	if seen >= 5000 {
+		t.Fatal("a reader taking 2ms per event kept up with 5000 events/s: the test no longer overflows")
+	}
+	if enobufs == 0 || gaps == 0 {
+		t.Errorf("records were dropped (%v of 5000 seen) but ENOBUFS = %v and gaps = %v", seen, enobufs, gaps)
+	}
+}

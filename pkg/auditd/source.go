@@ -59,6 +59,8 @@ type Source struct {
 
 	// onEvent, when set before Run, sees every classified event (tests).
 	onEvent func(ev *Event, w Watch, expected bool)
+	// rcvBuf is the receive buffer asked for (receiveBuffer; tests shrink it).
+	rcvBuf int
 }
 
 // New builds the source from its config section.
@@ -93,7 +95,7 @@ func New(cfg Config, o Options) (*Source, error) {
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	return &Source{cfg: cfg, o: o, log: o.Log, m: m, watches: ws,
-		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline)}, nil
+		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline), rcvBuf: receiveBuffer}, nil
 }
 
 // Name implements findings.Source.
@@ -287,7 +289,7 @@ func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
 // follow receives from events until ctx is done, while a second goroutine
 // polls the kernel status and checks the rules on ctl.
 func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ctl *libaudit.AuditClient, sess *session) error {
-	if err := tuneSocket(events, receiveBuffer); err != nil {
+	if err := tuneSocket(events, s.rcvBuf); err != nil {
 		return fmt.Errorf("audit %s: %w", mode, err)
 	}
 	checkNow := make(chan struct{}, 1)
