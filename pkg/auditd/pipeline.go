@@ -2,6 +2,7 @@ package auditd
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
@@ -240,7 +241,9 @@ func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 	if !ok {
 		return
 	}
-	expected := p.expected[w.Key][ev.Exe]
+	// After a package upgrade replaces a running daemon's binary, the
+	// kernel names its executable "PATH (deleted)" until it restarts.
+	expected := p.expected[w.Key][strings.TrimSuffix(ev.Exe, " (deleted)")]
 	p.m.eventCounter(w.Key, expected).Inc()
 	if p.onEvent != nil {
 		p.onEvent(ev, w, expected)

@@ -442,3 +442,16 @@ func TestUserNamesFromRootfs(t *testing.T) {
 		t.Fatalf("names: %q %q %q", c.name(1000), c.name(0), c.name(4242))
 	}
 }
+
+// TestExpectedWriterAfterUpgrade: a daemon whose binary was replaced by
+// an upgrade is still an expected writer.
+func TestExpectedWriterAfterUpgrade(t *testing.T) {
+	p, m, _, logs := newTestPipeline(t, testWatches())
+	exe := fmt.Sprintf("%X", "/usr/sbin/dockerd (deleted)")
+	p.PushLine(`type=SYSCALL msg=audit(50.000:1): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=-1 comm="dockerd" exe=` + exe + ` key="docker_lib"`)
+	p.PushLine(`type=PROCTITLE msg=audit(50.000:1): proctitle="dockerd"`)
+	p.Close()
+	if got := counterValue(t, m.eventCounter("docker_lib", true)); got != 1 || logs.Len() != 0 {
+		t.Fatalf("expected = %v, lines = %d; want the upgraded dockerd routine", got, logs.Len())
+	}
+}
