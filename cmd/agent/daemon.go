@@ -51,6 +51,11 @@ func runDaemon(o options, stderr io.Writer) int {
 	}
 	defer func() { _ = log.Sync() }()
 	mainLog := log.With(zap.String("source", "agent"))
+	// Catch signals before anything is served: a SIGHUP that arrives once
+	// /metrics answers must reload, not kill the process.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
 
 	cfg, err := loadConfig(o.configFile)
 	if err != nil {
@@ -103,9 +108,6 @@ func runDaemon(o options, stderr io.Writer) int {
 	go a.notifyReadyOnce(ctx)
 	go a.watchdog(ctx)
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(signals)
 	for {
 		select {
 		case err := <-serveErr:
