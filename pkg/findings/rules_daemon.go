@@ -7,7 +7,7 @@ func init() {
 		return Rule{ID: id, CIS: cis, Kind: KindDaemon, Severity: sev, Title: title, Remediation: fix}
 	}
 	register(
-		d("daemon.config_invalid", "2.1", High, "daemon.json cannot be parsed; dockerd will not start with it",
+		d("daemon.config_invalid", "2", High, "daemon.json cannot be parsed; dockerd will not start with it",
 			"Fix the syntax error at the reported position: python3 -m json.tool /etc/docker/daemon.json."),
 		d("daemon.icc_enabled", "2.2", Medium, "Inter-container communication on the default bridge is enabled",
 			"Set \"icc\": false in daemon.json and use user-defined networks."),
