@@ -24,6 +24,10 @@ type Store struct {
 	policy Policy
 	raw    map[string][]Finding              // scope -> findings as reported
 	open   map[string]map[findingKey]Finding // scope -> key -> effective finding
+	// series caches each open, non-exempt finding's const metric (scope ->
+	// key), built when the finding opens or changes rather than on every
+	// scrape, so a scrape of thousands of findings is a copy.
+	series map[string]map[findingKey]cachedSeries
 	opened map[openedKey]uint64
 }
 
@@ -42,6 +46,7 @@ func NewStore(log *zap.Logger) *Store {
 		now:    time.Now,
 		raw:    map[string][]Finding{},
 		open:   map[string]map[findingKey]Finding{},
+		series: map[string]map[findingKey]cachedSeries{},
 		opened: map[openedKey]uint64{},
 	}
 }
@@ -125,9 +130,11 @@ func (s *Store) reconcile(source, full string) {
 	}
 	if len(next) == 0 {
 		delete(s.open, full)
-	} else {
-		s.open[full] = next
+		delete(s.series, full)
+		return
 	}
+	s.open[full] = next
+	s.series[full] = cacheSeries(s.series[full], next)
 }
 
 // withRuleDefaults fills the CIS reference and remediation from the catalogue
