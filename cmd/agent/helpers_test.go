@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // Fixed build metadata for the binary under test, so the golden output is
@@ -77,29 +78,11 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningAgent is a dockward process started by a test.
 type runningAgent struct {
 	cmd     *exec.Cmd
 	addr    string
-	stderr  *syncBuffer
+	stderr  *testenv.LogBuffer
 	started time.Time
 	done    chan struct{}
 	err     error
@@ -110,7 +93,7 @@ type runningAgent struct {
 func startAgent(t *testing.T, env []string, args ...string) *runningAgent {
 	t.Helper()
 	bin := agentBinary(t)
-	a := &runningAgent{addr: freeAddr(t), stderr: &syncBuffer{}, done: make(chan struct{})}
+	a := &runningAgent{addr: freeAddr(t), stderr: &testenv.LogBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(bin, append([]string{"--" + flagListenAddress + "=" + a.addr}, args...)...)
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stderr = a.stderr

@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dockward/dockward/internal/testenv"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -260,22 +261,7 @@ func fakeContainer(id, name string) container.InspectResponse {
 func hexID(n int) string { return fmt.Sprintf("%012x%052x", n+0xabc000, n) }
 
 // logBuffer collects JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *logBuffer) Sync() error { return nil }
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testenv.LogBuffer }
 
 // lines returns the decoded log lines, failing on any line that is not JSON.
 func (b *logBuffer) lines(t testing.TB) []map[string]any {
