@@ -658,7 +658,8 @@ func TestCoverageFromKernelRules(t *testing.T) {
 	sub := filepath.Join(dir, "sub")
 	other := filepath.Join(dir, "other")
 	limited := filepath.Join(dir, "limited")
-	for _, p := range []string{file, other, limited} {
+	chmodOnly := filepath.Join(dir, "chmod-only")
+	for _, p := range []string{file, other, limited, chmodOnly} {
 		if err := os.WriteFile(p, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -672,6 +673,8 @@ func TestCoverageFromKernelRules(t *testing.T) {
 		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + limited, "-F", "perm=wa", "-F", "auid>=1000", "-k", "c"},
 		{"-w", other, "-p", "r", "-k", "d"},
 		{"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-F", "exe=/usr/bin/true", "-C", "uid!=euid", "-k", "e"},
+		// Limited to one syscall: writes through open() are not audited.
+		{"-a", "always,exit", "-F", "arch=b64", "-S", "chmod", "-F", "path=" + chmodOnly, "-F", "perm=wa", "-k", "f"},
 	}
 	for _, r := range rules {
 		testenv.Run(t, "auditctl", r...)
@@ -690,9 +693,9 @@ func TestCoverageFromKernelRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding the kernel's rules: %v", err)
 	}
-	ws := []Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}}
+	ws := []Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly}}
 	cov := CheckCoverage(ws, decoded, func(string) bool { return true })
-	want := []bool{true, true, false, false, false}
+	want := []bool{true, true, false, false, false, false}
 	for i, c := range cov {
 		if c.Covered != want[i] {
 			t.Errorf("%s: covered %v, want %v", c.Watch.Path, c.Covered, want[i])

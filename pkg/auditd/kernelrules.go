@@ -44,8 +44,12 @@ type KernelRule struct {
 	Dir  bool
 	Perm uint32
 	Keys []string
-	// Restricted is set when the rule carries filters other than arch,
-	// path, dir, perm, filetype and key, so it covers only some writers.
+	// AllSyscalls is set when the rule's syscall mask selects every
+	// syscall (a -w watch, or -a without -S).
+	AllSyscalls bool
+	// Restricted is set when the rule is limited to some syscalls, or
+	// carries filters other than arch, path, dir, perm, filetype and key,
+	// so it covers only some writers.
 	Restricted bool
 }
 
@@ -58,6 +62,16 @@ func DecodeRule(wire []byte) (KernelRule, error) {
 	}
 	u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(wire[off:]) }
 	r.Filter, r.Action = u32(0), u32(4)
+	// The last mask word is not compared, as auditctl and go-libaudit do:
+	// it holds syscall numbers no architecture has.
+	r.AllSyscalls = true
+	for w := 0; w < ruleMaskWords-1; w++ {
+		if u32(12+4*w) != 0xFFFFFFFF {
+			r.AllSyscalls = false
+			r.Restricted = true
+			break
+		}
+	}
 	count := int(u32(8))
 	if count > ruleMaxFields {
 		return r, fmt.Errorf("audit rule has %d fields, more than the kernel's %d", count, ruleMaxFields)

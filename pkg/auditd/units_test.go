@@ -98,7 +98,7 @@ func TestRuleBuildDecodeCoverage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Path != w.Path || r.Dir != (w.Path == dir) || r.Perm != permWrite|permAttr || !r.HasKey(w.Key) || r.Restricted {
+		if r.Path != w.Path || r.Dir != (w.Path == dir) || r.Perm != permWrite|permAttr || !r.HasKey(w.Key) || r.Restricted || !r.AllSyscalls {
 			t.Errorf("%s: decoded %+v", w.Path, r)
 		}
 		if !ownRule(r, w) || !r.Covers(w.Path) {
@@ -202,8 +202,20 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	if byPath["/etc/docker"].Kind != KindConfig || byPath["/usr/sbin/runc"].Kind != KindBinary {
 		t.Error("watch kinds wrong")
 	}
-	if byPath["/etc/docker/daemon.json"].CIS != "1.1.11" || byPath["/usr/sbin/runc"].CIS != "1.1.18" {
-		t.Errorf("CIS references: %q %q", byPath["/etc/docker/daemon.json"].CIS, byPath["/usr/sbin/runc"].CIS)
+	for path, cis := range map[string]string{"/etc/docker/daemon.json": "1.1.11", "/usr/sbin/runc": "1.1.18",
+		"/run/containerd/containerd.sock": "1.1.8", "/usr/sbin/dockerd": "1.1.3", "/run/containerd": "1.1.4",
+		"/var/lib/docker": "1.1.5", "/etc/docker": "1.1.6", "/usr/lib/systemd/system/docker.service": "1.1.7",
+		"/usr/bin/containerd": "1.1.14"} {
+		if byPath[path].CIS != cis {
+			t.Errorf("CIS reference of %s: %q, want %q", path, byPath[path].CIS, cis)
+		}
+	}
+	cisOf := map[string]string{}
+	for _, b := range builtinWatches {
+		cisOf[b.Key] = b.CIS
+	}
+	if cisOf["docker_sysconfig"] != "1.1.13" || cisOf["docker_default"] != "1.1.10" || cisOf["docker_socket_unit"] != "1.1.9" {
+		t.Errorf("CIS 1.1.x references of the built-in watches: %v", cisOf)
 	}
 }
 

@@ -52,7 +52,7 @@ var daemonWriters = []string{"dockerd", "containerd", "runc", "containerd-shim",
 // the first matching rule, so that rule's key is the one events carry.
 var builtinWatches = []builtinWatch{
 	{Key: "docker_bin", Kind: KindBinary, CIS: "1.1.3", Binary: "dockerd"},
-	{Key: "containerd_sock", Kind: KindData, CIS: "1.1.13", Candidates: []string{
+	{Key: "containerd_sock", Kind: KindData, CIS: "1.1.8", Candidates: []string{
 		"/run/containerd/containerd.sock", "/var/run/docker/containerd/containerd.sock"},
 		Expected: []string{"containerd", "dockerd"}},
 	{Key: "containerd_run", Kind: KindData, CIS: "1.1.4", Candidates: []string{"/run/containerd"}, Expected: daemonWriters},
@@ -65,7 +65,7 @@ var builtinWatches = []builtinWatch{
 		"/etc/systemd/system/docker.socket", "/lib/systemd/system/docker.socket", "/usr/lib/systemd/system/docker.socket"}},
 	{Key: "docker_default", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/default/docker"}},
 	{Key: "containerd_config", Kind: KindConfig, CIS: "1.1.12", Candidates: []string{"/etc/containerd/config.toml"}},
-	{Key: "docker_sysconfig", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/sysconfig/docker"}},
+	{Key: "docker_sysconfig", Kind: KindConfig, CIS: "1.1.13", Candidates: []string{"/etc/sysconfig/docker"}},
 	{Key: "containerd_bin", Kind: KindBinary, CIS: "1.1.14", Binary: "containerd"},
 	{Key: "containerd_shim_bin", Kind: KindBinary, CIS: "1.1.15", Binary: "containerd-shim"},
 	{Key: "containerd_shim_bin", Kind: KindBinary, CIS: "1.1.16", Binary: "containerd-shim-runc-v1"},
