@@ -84,7 +84,10 @@ func kernelAuditState(t *testing.T) string {
 	t.Helper()
 	var keep []string
 	for _, l := range strings.Split(testenv.Run(t, "auditctl", "-s"), "\n") {
-		if strings.HasPrefix(l, "backlog ") {
+		// The queue length and the lost counter are the kernel's own
+		// figures, not settings anyone can restore (lost can only be reset
+		// to 0; the loss test does that).
+		if strings.HasPrefix(l, "backlog ") || strings.HasPrefix(l, "lost ") {
 			continue
 		}
 		// The kernel keeps the PID of a daemon that died until it next
@@ -252,6 +255,14 @@ func TestUnicastLiveEvent(t *testing.T) {
 	rules := testenv.Run(t, "auditctl", "-l")
 	if !strings.Contains(rules, "-w /etc/docker -p wa -k docker_etc") {
 		t.Fatalf("rules not installed:\n%s", rules)
+	}
+	// The backlog is raised and never waited on, so a slow reader cannot
+	// stall the host's syscalls; audit is on and dockward holds the PID.
+	status := testenv.Run(t, "auditctl", "-s")
+	for _, want := range []string{"enabled 1\n", "backlog_limit 8192\n", "backlog_wait_time 0\n", fmt.Sprintf("pid %d\n", os.Getpid())} {
+		if !strings.Contains(status, want) {
+			t.Errorf("auditctl -s in unicast mode lacks %q:\n%s", want, status)
+		}
 	}
 	for _, f := range l.store.Open() {
 		if f.Rule == "audit.watch_missing" {
@@ -832,5 +843,80 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	}
 	if enobufs == 0 || gaps == 0 {
 		t.Errorf("records were dropped (%v of 5000 seen) but ENOBUFS = %v and gaps = %v", seen, enobufs, gaps)
+	}
+}
+
+// TestUnicastKernelLossIsCounted makes the unicast reader too slow for a
+// burst with a small kernel backlog: the records the kernel drops must be
+// exported as dockward_audit_kernel_lost_total, exactly as the kernel
+// counts them.
+func TestUnicastKernelLossIsCounted(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	target := filepath.Join(t.TempDir(), "burst")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := unicastConfig()
+	cfg.BacklogLimit = 64
+	cfg.Watches = []WatchConfig{{Path: target, Key: "test_loss", Kind: KindData}}
+	ctl, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	st0, err := ctl.GetStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st0.Lost == 0 { // leave the kernel's counter as it was found
+		t.Cleanup(func() { testenv.Run(t, "auditctl", "--reset-lost") })
+	}
+	src, err := New(cfg, Options{Sink: findings.NewStore(nil).SourceSink("audit"), Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
+	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("unicast Run: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("burst: %v %s", err, out)
+	}
+	// The kernel stops dropping once the burst is over; wait for a poll
+	// that sees its final lost counter.
+	var kernelLost uint32
+	var exported float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := ctl.GetStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernelLost = st.Lost - st0.Lost
+		exported = counterValue(t, src.m.kernelLost)
+		if (kernelLost > 0 && exported == float64(kernelLost)) || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel lost %d records; dockward_audit_kernel_lost_total = %v", kernelLost, exported)
+	if kernelLost == 0 {
+		t.Fatal("a reader taking 2ms per event kept up with 5000 events/s and backlog 64: the test no longer overflows")
+	}
+	if exported != float64(kernelLost) {
+		t.Errorf("dockward_audit_kernel_lost_total = %v, the kernel lost %d", exported, kernelLost)
 	}
 }
