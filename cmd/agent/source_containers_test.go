@@ -149,3 +149,43 @@ func TestAgentServesDockerDownAndKeepsRetrying(t *testing.T) {
 	})
 	p.check(t)
 }
+
+// TestAgentHonoursDockerHost: with no --docker.host the agent uses
+// $DOCKER_HOST, and the flag wins over it. Each case starts with the chosen
+// address absent (docker_up 0, which the default socket would not give) and
+// connects once a proxy appears there.
+func TestAgentHonoursDockerHost(t *testing.T) {
+	testenv.RequireDocker(t)
+	for _, viaFlag := range []bool{false, true} {
+		name := map[bool]string{false: "env", true: "flag over env"}[viaFlag]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "docker.sock")
+			cfg := writeFile(t, dir, "containers.yml", containersOnly)
+			env := []string{"DOCKER_HOST=unix://" + sock}
+			args := []string{"--" + flagConfigFile + "=" + cfg}
+			if viaFlag {
+				// The environment names the real daemon; only the flag leads
+				// to the missing socket.
+				env = []string{"DOCKER_HOST=unix://" + testenv.DockerSocket()}
+				args = append(args, "--"+flagDockerHost+"=unix://"+sock)
+			}
+			a := startAgent(t, env, args...)
+			base := "http://" + a.addr
+			// The outage line names the socket it could not reach; an agent
+			// that used any other address would have connected instead.
+			waitFor(t, 15*time.Second, "the outage logged for the named socket", func() bool {
+				out := a.stderr.String()
+				return strings.Contains(out, "docker unreachable") && strings.Contains(out, sock)
+			})
+			if m := scrape(t, http.DefaultClient, base+"/metrics"); !strings.Contains(m, "dockward_docker_up 0") {
+				t.Fatalf("connected although %s names a socket that does not exist:\n%s", name, grepLines(m, "dockward_docker"))
+			}
+			p := serveReadOnlySocket(t, sock, testenv.DockerSocket())
+			waitFor(t, 15*time.Second, "docker_up 1 through the named socket", func() bool {
+				return strings.Contains(scrape(t, http.DefaultClient, base+"/metrics"), "dockward_docker_up 1")
+			})
+			p.check(t)
+		})
+	}
+}
