@@ -336,6 +336,8 @@ func stormMain(spec string) int {
 func BenchmarkLiveStorm(b *testing.B) {
 	testenv.RequireRoot(b)
 	testenv.RequireCommand(b, "auditctl")
+	waitPIDFree(b)
+	expectKernelRestored(b)
 	dir := b.TempDir()
 	target := filepath.Join(dir, "storm")
 	if err := os.WriteFile(target, nil, 0o600); err != nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/rule"
+	"github.com/elastic/go-libaudit/v2/rule/flags"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -80,7 +82,7 @@ func processAlive(pid int) bool {
 
 // kernelAuditState is `auditctl -s` and `auditctl -l`, without the
 // instantaneous queue length (backlog), which the kernel changes by itself.
-func kernelAuditState(t *testing.T) string {
+func kernelAuditState(t testing.TB) string {
 	t.Helper()
 	var keep []string
 	for _, l := range strings.Split(testenv.Run(t, "auditctl", "-s"), "\n") {
@@ -105,7 +107,7 @@ func kernelAuditState(t *testing.T) string {
 // expectKernelRestored records the kernel's audit state now and fails the
 // test if it differs when the test (and every cleanup registered after
 // this call) is done.
-func expectKernelRestored(t *testing.T) {
+func expectKernelRestored(t testing.TB) {
 	t.Helper()
 	before := kernelAuditState(t)
 	t.Cleanup(func() {
@@ -704,6 +706,22 @@ func TestCoverageFromKernelRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding the kernel's rules: %v", err)
 	}
+	// dockward's decoder reads the binary rule itself (go-libaudit's
+	// structural decoder is unexported and its command-line form loses
+	// dir= against path=); it must agree with go-libaudit's decoding on
+	// every rule the kernel holds.
+	wires, err := ctl.GetRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wire := range wires {
+		path, ruleKeys, restricted := libauditDecode(t, wire)
+		d := decoded[i]
+		if d.Path != path || d.Restricted != restricted || strings.Join(d.Keys, ",") != strings.Join(ruleKeys, ",") {
+			t.Errorf("rule %d: dockward decoded path %q keys %v restricted %v; go-libaudit: %q %v %v",
+				i, d.Path, d.Keys, d.Restricted, path, ruleKeys, restricted)
+		}
+	}
 	ws := []Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly}}
 	cov := CheckCoverage(ws, decoded, func(string) bool { return true })
 	want := []bool{true, true, false, false, false, false}
@@ -888,10 +906,31 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("unicast Run: %v", err)
 	}
+	// The backlog gauge is polled too: sample it while the queue is full.
+	var maxBacklog float64
+	sampled := make(chan struct{})
+	stopSampling := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			maxBacklog = max(maxBacklog, counterValue(t, src.m.backlog))
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	close(stopSampling)
+	<-sampled
+	if err != nil {
 		t.Fatalf("burst: %v %s", err, out)
+	}
+	if maxBacklog == 0 {
+		t.Error("dockward_audit_backlog stayed 0 while a slow reader let the kernel's queue fill")
 	}
 	// The kernel stops dropping once the burst is over; wait for a poll
 	// that sees its final lost counter.
@@ -912,11 +951,47 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kernel lost %d records; dockward_audit_kernel_lost_total = %v", kernelLost, exported)
+	t.Logf("kernel lost %d records; dockward_audit_kernel_lost_total = %v; dockward_audit_backlog peaked at %v", kernelLost, exported, maxBacklog)
 	if kernelLost == 0 {
 		t.Fatal("a reader taking 2ms per event kept up with 5000 events/s and backlog 64: the test no longer overflows")
 	}
 	if exported != float64(kernelLost) {
 		t.Errorf("dockward_audit_kernel_lost_total = %v, the kernel lost %d", exported, kernelLost)
 	}
+}
+
+// libauditDecode decodes a kernel rule with go-libaudit (its command-line
+// form, parsed back by its flag parser) into the parts coverage uses.
+func libauditDecode(t *testing.T, wire []byte) (path string, ruleKeys []string, restricted bool) {
+	t.Helper()
+	text, err := rule.ToCommandLine(wire, false)
+	if err != nil {
+		t.Fatalf("go-libaudit cannot decode a kernel rule: %v", err)
+	}
+	parsed, err := flags.Parse(text)
+	if err != nil {
+		t.Fatalf("go-libaudit cannot parse its own form %q: %v", text, err)
+	}
+	switch r := parsed.(type) {
+	case *rule.FileWatchRule:
+		return r.Path, r.Keys, false
+	case *rule.SyscallRule:
+		restricted = len(r.Syscalls) != 1 || r.Syscalls[0] != "all"
+		ruleKeys = r.Keys
+		for _, f := range r.Filters {
+			switch {
+			case f.LHS == "path" || f.LHS == "dir":
+				path = f.RHS
+				restricted = restricted || f.Comparator != "="
+			case f.LHS == "key":
+				ruleKeys = append(ruleKeys, f.RHS)
+			case f.LHS == "arch" || f.LHS == "perm" || f.LHS == "filetype":
+			default:
+				restricted = true
+			}
+		}
+		return path, ruleKeys, restricted
+	}
+	t.Fatalf("go-libaudit decoded %q as %T", text, parsed)
+	return "", nil, false
 }
