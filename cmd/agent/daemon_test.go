@@ -103,6 +103,11 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/api/v1/findings is not a JSON list: %v", err)
 	}
 	scrape(t, http.DefaultClient, base+pathFindings)
+	// The exporter's own go_ and process_ collectors are on unless disabled.
+	if body := scrape(t, http.DefaultClient, base+"/metrics"); !contains(body, "dockward_build_info{") ||
+		!contains(body, "\ngo_goroutines ") || !contains(body, "\nprocess_resident_memory_bytes ") {
+		t.Errorf("/metrics lacks dockward_build_info or the go/process collectors:\n%s", grepLines(body, "build_info", "go_goroutines", "process_resident"))
+	}
 	resp, err := http.Get(base + "/nope")
 	if err != nil {
 		t.Fatal(err)
