@@ -30,7 +30,7 @@ func TestShippedFlagsExist(t *testing.T) {
 	for _, f := range []string{
 		"deploy/systemd/dockward.default", "Dockerfile", "deploy/swarm/dockward-stack.yml",
 		"deploy/helm/dockward/templates/daemonset.yaml", "deploy/helm/dockward/ci/all-values.yaml",
-		"deploy/helm/dockward/values.yaml", "docs/install.md",
+		"deploy/helm/dockward/values.yaml", "README.md",
 	} {
 		data, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {

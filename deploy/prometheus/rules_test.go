@@ -277,12 +277,12 @@ func TestAlertMetricsExist(t *testing.T) {
 	}
 }
 
-// The alert table in docs/install.md ("Alert routing") lists every alert
+// The alert table in README.md ("Alert routing") lists every alert
 // with its severity and for:, as in alerts.yml.
 func TestInstallGuideAlertTable(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "install.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
-		t.Fatalf("reading the install guide: %v", err)
+		t.Fatalf("reading README.md: %v", err)
 	}
 	row := regexp.MustCompile(`(?m)^\| (Dockward\w+) \| (\w+) \| ([^|]+) \|`)
 	table := map[string][2]string{}
@@ -292,7 +292,7 @@ func TestInstallGuideAlertTable(t *testing.T) {
 	for _, r := range loadRules(t) {
 		got, ok := table[r.Alert]
 		if !ok {
-			t.Errorf("docs/install.md's alert table lacks %s", r.Alert)
+			t.Errorf("README.md's alert table lacks %s", r.Alert)
 			continue
 		}
 		wantFor := r.For
@@ -300,11 +300,11 @@ func TestInstallGuideAlertTable(t *testing.T) {
 			wantFor = "none"
 		}
 		if got[0] != r.Labels["severity"] || got[1] != wantFor {
-			t.Errorf("docs/install.md lists %s as %s/%s; alerts.yml has %s/%s", r.Alert, got[0], got[1], r.Labels["severity"], wantFor)
+			t.Errorf("README.md lists %s as %s/%s; alerts.yml has %s/%s", r.Alert, got[0], got[1], r.Labels["severity"], wantFor)
 		}
 		delete(table, r.Alert)
 	}
 	for name := range table {
-		t.Errorf("docs/install.md lists %s, which alerts.yml does not define", name)
+		t.Errorf("README.md lists %s, which alerts.yml does not define", name)
 	}
 }
