@@ -262,7 +262,7 @@ func TestAlertMetricsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !haveGolden {
-		t.Logf("%s not found: checking against the design's metric table only", metricref.GoldenPath)
+		t.Fatalf("%s not found: the agent's golden /metrics output is what the queries are checked against", metricref.GoldenPath)
 	}
 	for _, r := range loadRules(t) {
 		used := metricref.Used(r.Expr)
