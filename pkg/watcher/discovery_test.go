@@ -1,0 +1,95 @@
+package watcher
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestFilePathsAreFoundWhereTheHostKeepsThem lays out a host that is not
+// Debian's: units only under /usr/lib/systemd/system (the rpm layout), the
+// API socket where daemon.json's hosts and the socket unit's ListenStream
+// put it, and containerd's socket where daemon.json's containerd says.
+// Each of those paths must be judged; a hard-coded layout would miss them.
+func TestFilePathsAreFoundWhereTheHostKeepsThem(t *testing.T) {
+	tr := newTree(t)
+	tr.write("/usr/lib/systemd/system/docker.service", 0o644, "[Service]\nExecStart=/usr/bin/dockerd\n")
+	tr.write("/usr/lib/systemd/system/docker.socket", 0o644, "[Socket]\nListenStream=/run/custom/docker.sock\n")
+	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": false, "hosts": ["unix:///srv/docker/api.sock"],
+		"containerd": "/run/custom-containerd/containerd.sock"}`)
+	sockets := []string{"/run/custom/docker.sock", "/srv/docker/api.sock"}
+	for _, p := range sockets {
+		tr.write(p, 0o660, "")
+		tr.chown(p, 0, 999)
+	}
+	tr.write("/run/custom-containerd/containerd.sock", 0o660, "")
+
+	cases := []struct {
+		path      string
+		good, bad os.FileMode
+		cisMode   string
+	}{
+		{"/usr/lib/systemd/system/docker.service", 0o644, 0o664, "3.2"},
+		{"/usr/lib/systemd/system/docker.socket", 0o644, 0o646, "3.4"},
+		{"/run/custom/docker.sock", 0o660, 0o666, "3.16"},
+		{"/srv/docker/api.sock", 0o660, 0o662, "3.16"},
+		{"/run/custom-containerd/containerd.sock", 0o660, 0o666, "3.24"},
+	}
+	h := newHarness(t, tr, nil)
+	fs := h.scan()
+	for _, c := range cases {
+		if f, ok := find(fs, "file.mode", c.path); ok {
+			t.Errorf("%s at %04o: unexpected finding %q", c.path, c.good, f.Message)
+		}
+	}
+	for _, c := range cases {
+		tr.chmod(c.path, c.bad)
+	}
+	fs = h.scan()
+	for _, c := range cases {
+		f, ok := find(fs, "file.mode", c.path)
+		if !ok {
+			t.Errorf("%s at %04o: not judged (open: %v)", c.path, c.bad, rulesOf(fs, c.path))
+			continue
+		}
+		want := fmt.Sprintf("chmod %04o %s", uint32(c.bad)&uint32(c.good), c.path)
+		if f.CIS != c.cisMode || f.Remediation != want {
+			t.Errorf("%s: CIS %q remediation %q, want %q and %q", c.path, f.CIS, f.Remediation, c.cisMode, want)
+		}
+	}
+}
+
+// TestBurstOfChangesIsOneJudgement writes daemon.json many times in quick
+// succession, as an editor or a package upgrade does: the debounce must
+// gather the burst into one judgement, of the last content.
+func TestBurstOfChangesIsOneJudgement(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	// A daemon that can be seen (its /info, no bridge): icc is judged from daemon.json.
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour; c.Debounce = 400 * time.Millisecond })
+	runSource(t, h)
+	scans := func() float64 { return testutil.ToFloat64(h.src.s.m.scans) }
+	if got := scans(); got != 1 {
+		t.Fatalf("scans after start = %v, want 1", got)
+	}
+	start := time.Now()
+	for i := range 20 {
+		tr.write("/etc/docker/daemon.json", 0o644, fmt.Sprintf(`{"icc": false, "labels": ["edit=%d"]}`, i))
+	}
+	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": true}`)
+	if burst := time.Since(start); burst > 300*time.Millisecond {
+		t.Fatalf("the burst of writes took %s, longer than the debounce; the test cannot judge coalescing", burst)
+	}
+	if !eventually(2*time.Second, func() bool { return scans() >= 2 }) {
+		t.Fatal("the burst of changes was never judged")
+	}
+	time.Sleep(800 * time.Millisecond) // two more debounce periods: any extra judgement would have run
+	if got := scans(); got != 2 {
+		t.Errorf("a burst of 21 writes caused %v judgements after the first, want 1", got-1)
+	}
+	if _, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd"); !ok {
+		t.Error("the judgement did not see the burst's last content")
+	}
+}
