@@ -210,6 +210,19 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 			t.Errorf("CIS reference of %s: %q, want %q", path, byPath[path].CIS, cis)
 		}
 	}
+	// Expected writers are configurable per key: the list replaces the
+	// default for that key only; names resolve like the watched binaries.
+	cfg.ExpectedWriters = map[string][]string{"docker_etc": {"dockerd", "/opt/tools/editor"}}
+	byPath = map[string]Watch{}
+	for _, w := range ResolveWatches(cfg) {
+		byPath[w.Path] = w
+	}
+	if got := strings.Join(byPath["/etc/docker"].Expected, " "); got != "/usr/sbin/dockerd /opt/tools/editor" {
+		t.Errorf("configured expected writers of /etc/docker = %q", got)
+	}
+	if got := len(byPath["/var/lib/docker"].Expected); got != len(wantWriters) {
+		t.Errorf("the default writers of /var/lib/docker changed with another key's setting: %v", byPath["/var/lib/docker"].Expected)
+	}
 	cisOf := map[string]string{}
 	for _, b := range builtinWatches {
 		cisOf[b.Key] = b.CIS
