@@ -93,3 +93,51 @@ func TestBurstOfChangesIsOneJudgement(t *testing.T) {
 		t.Error("the judgement did not see the burst's last content")
 	}
 }
+
+// TestTLSFilesFromTheRunningDaemon finds the TLS CA, certificate and key
+// from the running dockerd itself: one given by flag, the others from
+// DOCKER_CERT_PATH in its environment, with nothing in daemon.json.
+func TestTLSFilesFromTheRunningDaemon(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	tr.fakeUnixTable(map[uint64]string{3542: "/run/docker.sock"})
+	tr.fakeProc(1426, 1, []string{"/usr/sbin/dockerd", "-H", "fd://", "-H", "tcp://0.0.0.0:2376", "--tlsverify",
+		"--tlskey=/srv/tls/server-key.pem"}, []string{"DOCKER_CERT_PATH=/etc/pki/docker"}, 3542)
+	tr.write("/var/run/docker.pid", 0o644, "1426\n")
+	files := []struct {
+		path      string
+		good, bad os.FileMode
+		cisMode   string
+	}{
+		{"/etc/pki/docker/ca.pem", 0o444, 0o644, "3.10"},
+		{"/etc/pki/docker/cert.pem", 0o444, 0o464, "3.12"},
+		{"/srv/tls/server-key.pem", 0o400, 0o404, "3.14"},
+	}
+	for _, f := range files {
+		tr.write(f.path, f.good, "pem")
+	}
+	h := newHarness(t, tr, nil)
+	fs := h.scan()
+	if h.src.DockerdPID() != 1426 {
+		t.Fatalf("DockerdPID() = %d, want 1426", h.src.DockerdPID())
+	}
+	if f, ok := find(fs, "daemon.tcp_without_tls", "dockerd"); ok {
+		t.Errorf("--tlsverify on the command line not honoured: %s", f.Message)
+	}
+	for _, f := range files {
+		if got, ok := find(fs, "file.mode", f.path); ok {
+			t.Errorf("%s at %04o: unexpected finding %q", f.path, f.good, got.Message)
+		}
+		tr.chmod(f.path, f.bad)
+	}
+	fs = h.scan()
+	for _, f := range files {
+		got, ok := find(fs, "file.mode", f.path)
+		if !ok {
+			t.Errorf("%s at %04o: not judged (open: %v)", f.path, f.bad, rulesOf(fs, f.path))
+			continue
+		}
+		if got.CIS != f.cisMode {
+			t.Errorf("%s: CIS %q, want %q", f.path, got.CIS, f.cisMode)
+		}
+	}
+}
