@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // TestFilePathsAreFoundWhereTheHostKeepsThem lays out a host that is not
@@ -139,5 +141,34 @@ func TestTLSFilesFromTheRunningDaemon(t *testing.T) {
 		if got.CIS != f.cisMode {
 			t.Errorf("%s: CIS %q, want %q", f.path, got.CIS, f.cisMode)
 		}
+	}
+}
+
+// TestBinaryReplacedByRenameIsJudgedAtOnce replaces dockerd the way a
+// package upgrade does (write beside it, rename over it): the watch on its
+// parent directory must notice without waiting for the periodic rescan.
+func TestBinaryReplacedByRenameIsJudgedAtOnce(t *testing.T) {
+	tr := binHost(t)
+	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Hour })
+	runSource(t, h)
+	if _, ok := find(h.store.Open(), "file.binary_changed", "/usr/sbin/dockerd"); ok {
+		t.Fatal("binary_changed open before the change")
+	}
+	tr.write("/usr/sbin/dockerd.dpkg-new", 0o755, "dockerd v2")
+	if err := os.Rename(tr.local("/usr/sbin/dockerd.dpkg-new"), tr.local("/usr/sbin/dockerd")); err != nil {
+		t.Fatal(err)
+	}
+	var f findings.Finding
+	if !eventually(2*time.Second, func() (ok bool) {
+		f, ok = find(h.store.Open(), "file.binary_changed", "/usr/sbin/dockerd")
+		return ok
+	}) {
+		t.Fatal("dockerd replaced by rename was not judged within 2s")
+	}
+	if f.Details["old_sha256"] != sha("dockerd v1") || f.Details["new_sha256"] != sha("dockerd v2") {
+		t.Errorf("hashes old %s new %s", f.Details["old_sha256"], f.Details["new_sha256"])
+	}
+	if got := h.changeCount("/usr/sbin/dockerd"); got != 1 {
+		t.Errorf("dockward_file_changes_total{path=\"/usr/sbin/dockerd\"} = %v, want 1", got)
 	}
 }
