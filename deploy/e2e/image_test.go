@@ -112,3 +112,28 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 
 // containerConfig is the config the image ships, relative to the repository.
 const containerConfig = "deploy/container/config.yml"
+
+// TestMakeImage runs `make image` itself (under a throwaway image name) and
+// checks that it produced a FROM scratch image of the binary and the
+// container config, built with no network.
+func TestMakeImage(t *testing.T) {
+	testenv.RequireDocker(t)
+	makeBin := testenv.RequireCommand(t, "make")
+	image := uniqueName("dockward-test-make-image")
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image+":e2e", image+":latest").Run() })
+	cmd := exec.Command(makeBin, "image", "IMAGE="+image, "IMAGE_TAG=e2e")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make image: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--network none") {
+		t.Errorf("make image did not build with --network none:\n%s", out)
+	}
+	for _, tag := range []string{image + ":e2e", image + ":latest"} {
+		got := docker(t, "image", "inspect", "--format", "{{len .RootFS.Layers}} {{json .Config.Entrypoint}}", tag)
+		if want := `2 ["/bin/dockward"]`; got != want {
+			t.Errorf("%s: layers/entrypoint %q, want %q", tag, got, want)
+		}
+	}
+}
