@@ -172,3 +172,38 @@ func TestBinaryReplacedByRenameIsJudgedAtOnce(t *testing.T) {
 		t.Errorf("dockward_file_changes_total{path=\"/usr/sbin/dockerd\"} = %v, want 1", got)
 	}
 }
+
+// TestDaemonJSONCreatedIsJudgedAtOnce starts on a host without daemon.json
+// and then creates one by rename, as configuration management does: a
+// path that does not exist yet must still be watched.
+func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	if err := os.Remove(tr.local("/etc/docker/daemon.json")); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo(), bridgeICC: "false"}, func(c *Config) { c.RescanInterval = time.Hour })
+	runSource(t, h)
+	if _, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd"); ok {
+		t.Fatal("config_invalid open before daemon.json exists")
+	}
+	tr.write("/etc/docker/.daemon.json.new", 0o644, `{"icc": false,}`)
+	if err := os.Rename(tr.local("/etc/docker/.daemon.json.new"), tr.local("/etc/docker/daemon.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
+		return ok
+	}) {
+		t.Fatal("a daemon.json created after the start was not judged within 1s")
+	}
+	// Removing it again is judged too: the finding resolves.
+	if err := os.Remove(tr.local("/etc/docker/daemon.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(time.Second, func() bool {
+		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
+		return !ok
+	}) {
+		t.Fatal("removing daemon.json was not judged within 1s")
+	}
+}

@@ -59,6 +59,10 @@ type scanner struct {
 type watchedPath struct {
 	path string // host path
 	tree bool   // any change below it counts (certs.d)
+	// absent: a path the rules would judge that does not exist yet; its
+	// parent is watched so that its creation is judged at once, but it has
+	// no change series until it exists.
+	absent bool
 }
 
 func newScanner(cfg Config, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
@@ -98,6 +102,7 @@ func (s *scanner) scan(ctx context.Context) {
 	for _, u := range unitDirs {
 		watched = append(watched, watchedPath{path: u + "/docker.service.d", tree: true}, watchedPath{path: u + "/docker.socket.d", tree: true})
 	}
+	watched = append(watched, absentCandidates(in, judged)...)
 	bins := s.discoverBinaries(in)
 	for b, found := range s.judgeBinaries(bins, start) {
 		judged[binaryScope(b)] = found
@@ -116,8 +121,12 @@ func (s *scanner) scan(ctx context.Context) {
 			s.sink.Set(scope, nil) // the path is gone or no longer in use
 		}
 	}
+	present := 0
 	for _, w := range watched {
-		if !w.tree {
+		if !w.absent {
+			present++
+		}
+		if !w.tree && !w.absent {
 			s.m.changes.WithLabelValues(w.path)
 		}
 	}
@@ -127,7 +136,26 @@ func (s *scanner) scan(ctx context.Context) {
 	s.m.scans.Inc()
 	s.m.lastScan.Set(float64(end.UnixNano()) / 1e9)
 	s.m.duration.Set(end.Sub(start).Seconds())
-	s.m.watched.Set(float64(len(watched)))
+	s.m.watched.Set(float64(present))
+}
+
+// absentCandidates are the files the rules would judge that are not there
+// now (daemon.json, the environment files, unit files, sockets): creating
+// one, say a new daemon.json, must be judged at once, not at the next
+// periodic rescan.
+func absentCandidates(in *daemonInputs, judged map[string][]findings.Finding) []watchedPath {
+	candidates := []string{in.configPath, "/etc/default/docker", "/etc/sysconfig/docker", defaultContainerd}
+	for _, u := range unitDirs {
+		candidates = append(candidates, u+"/docker.service", u+"/docker.socket")
+	}
+	candidates = append(candidates, in.unixSockets()...)
+	var out []watchedPath
+	for _, p := range candidates {
+		if _, ok := judged["file:"+p]; !ok {
+			out = append(out, watchedPath{path: p, absent: true})
+		}
+	}
+	return out
 }
 
 // judgeDaemonOrKeep judges the daemon's settings when the daemon can be
