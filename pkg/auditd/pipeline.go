@@ -219,8 +219,12 @@ func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 	if len(msgs) == 0 {
 		return
 	}
-	p.gaps.observe(msgs[0].Sequence)
-	p.syncGaps()
+	// auditd stamps its own records (DAEMON_START, _ROTATE, _END...) with
+	// its own counter; only the kernel's serials can have gaps.
+	if t := msgs[0].RecordType; t < auparse.AUDIT_DAEMON_START || t > auparse.AUDIT_LAST_DAEMON {
+		p.gaps.observe(msgs[0].Sequence)
+		p.syncGaps()
+	}
 	for _, m := range msgs {
 		if m.RecordType == typeConfig && p.onConfigChange != nil {
 			p.onConfigChange()

@@ -480,3 +480,28 @@ func TestExpectedWriterAfterUpgrade(t *testing.T) {
 		t.Fatalf("expected = %v, lines = %d; want the upgraded dockerd routine", got, logs.Len())
 	}
 }
+
+// TestDaemonRecordsOutsideSerials: auditd stamps its own DAEMON_* records
+// (start, rotate, end) with its own counter, not the kernel's serials, so
+// in a log file they must not open or close sequence gaps.
+func TestDaemonRecordsOutsideSerials(t *testing.T) {
+	p, m, out, _ := newTestPipeline(t, testWatches())
+	ev := func(serial int) {
+		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(60.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(60.000:%d): proctitle="x"`, serial))
+		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(60.000:%d): `, serial))
+	}
+	p.PushLine(`type=DAEMON_START msg=audit(60.000:9141): op=start ver=3.0.9 format=raw kernel=6.1 auid=4294967295 pid=1 uid=0 ses=4294967295 res=success`)
+	ev(50000)
+	ev(50001)
+	p.PushLine(`type=DAEMON_ROTATE msg=audit(61.000:9142): op=rotate-logs auid=0 pid=1 subj=unconfined res=success`)
+	ev(50002)
+	p.PushLine(`type=DAEMON_END msg=audit(62.000:9143): op=terminate auid=0 pid=1 subj=unconfined res=success`)
+	p.Close()
+	if len(*out) != 3 {
+		t.Fatalf("got %d events, want 3", len(*out))
+	}
+	if gaps, late := counterValue(t, m.sequenceGaps), counterValue(t, m.lateRecords); gaps != 0 || late != 0 {
+		t.Errorf("sequence gaps %v, late %v; auditd's own records were taken for kernel serials", gaps, late)
+	}
+}
