@@ -70,7 +70,7 @@ func TestFilePathsAreFoundWhereTheHostKeepsThem(t *testing.T) {
 func TestBurstOfChangesIsOneJudgement(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	// A daemon that can be seen (its /info, no bridge): icc is judged from daemon.json.
-	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour; c.Debounce = 400 * time.Millisecond })
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour; c.Debounce = 600 * time.Millisecond })
 	runSource(t, h)
 	scans := func() float64 { return testutil.ToFloat64(h.src.s.m.scans) }
 	if got := scans(); got != 1 {
@@ -81,13 +81,13 @@ func TestBurstOfChangesIsOneJudgement(t *testing.T) {
 		tr.write("/etc/docker/daemon.json", 0o644, fmt.Sprintf(`{"icc": false, "labels": ["edit=%d"]}`, i))
 	}
 	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": true}`)
-	if burst := time.Since(start); burst > 300*time.Millisecond {
+	if burst := time.Since(start); burst > 450*time.Millisecond {
 		t.Fatalf("the burst of writes took %s, longer than the debounce; the test cannot judge coalescing", burst)
 	}
 	if !eventually(2*time.Second, func() bool { return scans() >= 2 }) {
 		t.Fatal("the burst of changes was never judged")
 	}
-	time.Sleep(800 * time.Millisecond) // two more debounce periods: any extra judgement would have run
+	time.Sleep(1200 * time.Millisecond) // two more debounce periods: any extra judgement would have run
 	if got := scans(); got != 2 {
 		t.Errorf("a burst of 21 writes caused %v judgements after the first, want 1", got-1)
 	}
