@@ -2,7 +2,6 @@ package auditd
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -353,8 +352,7 @@ func BenchmarkLiveStorm(b *testing.B) {
 	cfg.Watches = []WatchConfig{{Path: target, Key: "bench_storm", Kind: KindData}}
 	cfg.ExpectedWriters = map[string][]string{"bench_storm": {self}}
 	var src *Source
-	var done chan error
-	var cancel context.CancelFunc
+	var stop func() error
 	for attempt := 0; ; attempt++ {
 		waitPIDFree(b) // an agent started by another package's tests
 		store := findings.NewStore(nil)
@@ -362,25 +360,15 @@ func BenchmarkLiveStorm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var ctx context.Context
-		ctx, cancel = context.WithCancel(context.Background())
-		ready := make(chan struct{})
-		done = make(chan error, 1)
-		go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-		select {
-		case <-ready:
-		case err := <-done:
-			cancel()
-			if attempt < 3 && strings.Contains(err.Error(), "audit PID") {
-				continue
-			}
+		if stop, err = runSource(b, src); err == nil {
+			break
+		}
+		if attempt >= 3 || !strings.Contains(err.Error(), "audit PID") {
 			b.Fatal(err)
 		}
-		break
 	}
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			b.Error(err)
 		}
 	}()

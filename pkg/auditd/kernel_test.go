@@ -3,6 +3,7 @@ package auditd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -187,6 +188,23 @@ func tryStartSource(t *testing.T, cfg Config, o Options) (*liveSource, error) {
 		l.mu.Unlock()
 	}
 	l.src = src
+	stop, err := runSource(t, src)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+	return l, nil
+}
+
+// runSource starts src and waits until it is ready. stop cancels it and
+// returns what Run returned (every call returns the same, so a deferred stop
+// is safe); an error means Run ended before ready.
+func runSource(tb testing.TB, src *Source) (stop func() error, err error) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
@@ -198,20 +216,21 @@ func tryStartSource(t *testing.T, cfg Config, o Options) (*liveSource, error) {
 		return nil, err
 	case <-time.After(10 * time.Second):
 		cancel()
-		t.Fatal("source not ready within 10s")
+		tb.Fatal("audit source not ready within 10s")
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
+	var once sync.Once
+	var runErr error
+	return func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(10 * time.Second):
+				runErr = errors.New("Run did not return within 10s of cancellation")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancellation")
-		}
-	})
-	return l, nil
+		})
+		return runErr
+	}, nil
 }
 
 func unicastConfig() Config {
@@ -436,11 +455,10 @@ func TestMulticastBesideUnicast(t *testing.T) {
 			got = append(got, ev.Path())
 			mu.Unlock()
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		ready := make(chan struct{})
-		done := make(chan error, 1)
-		go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-		<-ready
+		stop, err := runSource(t, src)
+		if err != nil {
+			t.Fatalf("multicast Run: %v", err)
+		}
 		if src.Mode() != ModeMulticast {
 			t.Errorf("mode %s", src.Mode())
 		}
@@ -469,8 +487,7 @@ func TestMulticastBesideUnicast(t *testing.T) {
 		if counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS)) != 0 {
 			t.Error("ENOBUFS on a quiet multicast socket")
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("multicast Run: %v", err)
 		}
 	}()
@@ -611,16 +628,11 @@ func TestAutoBesideAuditd(t *testing.T) {
 			l.evs = append(l.evs, seen{ev: Event{Paths: append([]PathItem(nil), ev.Paths...), CWD: ev.CWD}, key: w.Key})
 			l.mu.Unlock()
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		ready := make(chan struct{})
-		done := make(chan error, 1)
-		go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-		select {
-		case <-ready:
-		case err := <-done:
+		stop, err := runSource(t, src)
+		if err != nil {
 			t.Fatalf("auto mode next to auditd: %v", err)
 		}
+		defer stop()
 		if src.Mode() != ModeMulticast {
 			t.Fatalf("auto chose %s next to auditd, want multicast", src.Mode())
 		}
@@ -628,8 +640,7 @@ func TestAutoBesideAuditd(t *testing.T) {
 		if _, ok := l.waitEvent(t, 3*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
 			t.Error("multicast next to auditd missed the event")
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -838,19 +849,17 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	}
 	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
 	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-	<-ready
+	stop, err := runSource(t, src)
+	if err != nil {
+		t.Fatalf("multicast Run: %v", err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("burst: %v %s", err, out)
 	}
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	enobufs := counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS))
@@ -897,16 +906,11 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	}
 	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
 	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
+	stop, err := runSource(t, src)
+	if err != nil {
 		t.Fatalf("unicast Run: %v", err)
 	}
+	defer stop()
 	// The backlog gauge is polled too: sample it while the queue is full.
 	var maxBacklog float64
 	sampled := make(chan struct{})
@@ -948,8 +952,7 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 			break
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kernel lost %d records; dockward_audit_kernel_lost_total = %v; dockward_audit_backlog peaked at %v", kernelLost, exported, maxBacklog)
