@@ -216,35 +216,9 @@ func findingLine(metrics, rule, subject string) string {
 	return ""
 }
 
-// chromiumDOM loads url in Debian's headless Chromium, with the flags that
-// keep it from contacting anything else, and returns the DOM it built.
+// chromiumDOM loads url in Debian's headless Chromium, isolated from
+// everything but this machine, and returns the DOM it built.
 func chromiumDOM(t *testing.T, url string) string {
 	t.Helper()
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		testenv.RequireCommand(t, "chromium")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	// The resolver rule fails every host but 127.0.0.1, so neither the page
-	// nor Chromium's own services can reach beyond this machine.
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-		"--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
-		"--disable-domain-reliability", "--disable-breakpad", "--no-pings", "--no-first-run",
-		"--user-data-dir="+t.TempDir(), "--dump-dom", url)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom %s: %v\n%s", url, err, stderr.String())
-	}
-	return string(out)
+	return string(testenv.Chromium(t, "--dump-dom", url))
 }

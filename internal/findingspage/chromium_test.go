@@ -1,7 +1,6 @@
 package findingspage
 
 import (
-	"context"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -9,11 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dockward/dockward/internal/testenv"
 )
@@ -31,50 +28,11 @@ func artifactDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// chromiumFlags are the flags every headless Chromium run in the tests uses.
-// --disable-background-networking alone still lets Chromium call its update
-// and account services; the resolver rule makes every host but 127.0.0.1
-// (names and IP literals alike) fail to resolve, so nothing leaves the
-// machine whatever Chromium or the page tries.
-func chromiumFlags(profileDir string) []string {
-	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-		"--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
-		"--disable-domain-reliability", "--disable-breakpad", "--no-pings", "--no-first-run",
-		"--hide-scrollbars", "--user-data-dir=" + profileDir}
-}
-
-// chromium runs Debian's headless Chromium with chromiumFlags.
-func chromium(t *testing.T, args ...string) []byte {
-	t.Helper()
-	bin := ""
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		testenv.RequireCommand(t, "chromium")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(chromiumFlags(t.TempDir()), args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-	}
-	return out
-}
-
 func TestChromiumRendersFindings(t *testing.T) {
 	srv := httptest.NewServer(Handler(fixtureStore(t)))
 	defer srv.Close()
 
-	dom := string(chromium(t, "--dump-dom", srv.URL+"/findings"))
+	dom := string(testenv.Chromium(t, "--dump-dom", srv.URL+"/findings"))
 	rs := rows(dom)
 	if len(rs) != 9 {
 		t.Fatalf("Chromium's DOM has %d finding rows, want 9:\n%s", len(rs), dom)
@@ -82,13 +40,13 @@ func TestChromiumRendersFindings(t *testing.T) {
 	if rs[0].severity != "critical" || rs[len(rs)-1].severity != "info" {
 		t.Errorf("Chromium shows %s first and %s last; want critical first, info last", rs[0].severity, rs[len(rs)-1].severity)
 	}
-	filtered := rows(string(chromium(t, "--dump-dom", srv.URL+"/findings?kind=daemon")))
+	filtered := rows(string(testenv.Chromium(t, "--dump-dom", srv.URL+"/findings?kind=daemon")))
 	if len(filtered) != 1 || filtered[0].kind != "daemon" {
 		t.Errorf("?kind=daemon in Chromium shows %v, want the one daemon finding", filtered)
 	}
 
 	shot := filepath.Join(artifactDir(t), "findings-page.png")
-	chromium(t, "--window-size=1400,1000", "--screenshot="+shot, srv.URL+"/findings")
+	testenv.Chromium(t, "--window-size=1400,1000", "--screenshot="+shot, srv.URL+"/findings")
 	t.Logf("screenshot of /findings: %s", shot)
 	f, err := os.Open(shot)
 	if err != nil {
@@ -135,7 +93,7 @@ func countColor(img image.Image, want color.RGBA) int {
 func netlogRequests(t *testing.T, url, origin string) (pageURLs, connects []string) {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "netlog.json")
-	chromium(t, "--log-net-log="+logPath, "--dump-dom", url)
+	testenv.Chromium(t, "--log-net-log="+logPath, "--dump-dom", url)
 	data, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatalf("Chromium wrote no network log: %v", err)
