@@ -182,6 +182,7 @@ func (a *agent) stopSource(name string) {
 	}
 	a.ready.remove(name)
 	a.metrics.sourceReady.WithLabelValues(name).Set(0)
+	a.metrics.sourceUp.DeleteLabelValues(name)
 	a.w.dropListeners(name)
 	s.clearFindings(a.store)
 }

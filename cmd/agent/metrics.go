@@ -11,6 +11,7 @@ import (
 // agentMetrics are the agent's own series (the sources register theirs).
 type agentMetrics struct {
 	sourceReady         *prometheus.GaugeVec
+	sourceUp            *prometheus.GaugeVec
 	sourceRestarts      *prometheus.CounterVec
 	reloads             prometheus.Counter
 	reloadFailures      prometheus.Counter
@@ -23,6 +24,12 @@ func newAgentMetrics() *agentMetrics {
 		sourceReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dockward_source_ready",
 			Help: "1 when the source is enabled, running and has completed its first judgement.",
+		}, []string{"source"}),
+		// Only enabled sources have the series: a disabled source is not a
+		// failing one, and an alert on == 0 must not page for it.
+		sourceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dockward_source_up",
+			Help: "0 while an enabled source is failing (from a failed run until a restarted run is ready again), else 1; absent for disabled sources.",
 		}, []string{"source"}),
 		sourceRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dockward_source_restarts_total",
@@ -54,7 +61,7 @@ func newAgentMetrics() *agentMetrics {
 }
 
 func (m *agentMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.sourceReady, m.sourceRestarts, m.reloads, m.reloadFailures,
+	return []prometheus.Collector{m.sourceReady, m.sourceUp, m.sourceRestarts, m.reloads, m.reloadFailures,
 		m.lastReloadOK, m.lastReloadTimestamp}
 }
 

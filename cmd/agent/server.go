@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,12 +43,11 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 	})
 	mux.HandleFunc(pathReady, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if pending, _ := ready.notReady(); len(pending) > 0 {
+		body, ok := ready.report()
+		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: waiting for %s\n", strings.Join(pending, ", "))
-			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprint(w, body)
 	})
 	mux.HandleFunc(pathFindingsAPI, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

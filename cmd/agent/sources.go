@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -116,68 +115,6 @@ func (t *trackingRegisterer) unregisterAll() {
 	}
 }
 
-// readiness tracks which enabled sources have called ready.
-type readiness struct {
-	mu      sync.Mutex
-	state   map[string]bool // enabled source -> ready
-	changed chan struct{}   // closed and replaced on every change
-}
-
-func newReadiness() *readiness {
-	return &readiness{state: map[string]bool{}, changed: make(chan struct{})}
-}
-
-func (r *readiness) set(name string, ready bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.state[name] = ready
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-func (r *readiness) remove(name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.state, name)
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-// notReady lists the enabled sources that have not called ready, sorted;
-// empty means the agent is ready. ch is closed on the next change.
-func (r *readiness) notReady() (names []string, ch <-chan struct{}) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for n, ok := range r.state {
-		if !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names, r.changed
-}
-
-func (r *readiness) isReady(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.state[name]
-}
-
-// waitReady blocks until every enabled source is ready or ctx ends.
-func (r *readiness) waitReady(ctx context.Context) error {
-	for {
-		pending, ch := r.notReady()
-		if len(pending) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
-}
-
 // supervisor keeps one source running: build, Run, and on failure rebuild
 // and rerun with exponential backoff.
 type supervisor struct {
@@ -205,6 +142,7 @@ func startSupervisor(ctx context.Context, s *supervisor) {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	s.ready.set(s.spec.name, false)
+	s.metrics.sourceUp.WithLabelValues(s.spec.name).Set(1)
 	go func() {
 		defer close(s.done)
 		s.loop(ctx)
@@ -229,6 +167,7 @@ func (s *supervisor) loop(ctx context.Context) {
 		if err == nil && src == nil {
 			s.log.Info("source not available in this build; running without it")
 			s.ready.remove(s.spec.name)
+			s.metrics.sourceUp.DeleteLabelValues(s.spec.name)
 			return
 		}
 		started := time.Now()
@@ -239,14 +178,16 @@ func (s *supervisor) loop(ctx context.Context) {
 			err = s.runOnce(ctx, src)
 			reg.unregisterAll()
 		}
-		s.ready.set(s.spec.name, false)
 		s.metrics.sourceReady.WithLabelValues(s.spec.name).Set(0)
 		if ctx.Err() != nil {
+			s.ready.set(s.spec.name, false)
 			return
 		}
 		if err == nil {
 			err = errors.New("the source's Run returned before the agent stopped it")
 		}
+		s.ready.failed(s.spec.name, err, time.Now())
+		s.metrics.sourceUp.WithLabelValues(s.spec.name).Set(0)
 		s.metrics.sourceRestarts.WithLabelValues(s.spec.name).Inc()
 		if time.Since(started) > maxBackoff {
 			backoff = minBackoff
@@ -274,6 +215,7 @@ func (s *supervisor) runOnce(ctx context.Context, src findings.Source) (err erro
 		once.Do(func() {
 			s.ready.set(s.spec.name, true)
 			s.metrics.sourceReady.WithLabelValues(s.spec.name).Set(1)
+			s.metrics.sourceUp.WithLabelValues(s.spec.name).Set(1)
 			s.log.Info("source ready")
 		})
 	}

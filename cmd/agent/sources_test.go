@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +42,15 @@ func testWiring() (*wiring, *prometheus.Registry) {
 	return &wiring{log: zap.NewNop(), reg: reg, store: findings.NewStore(nil)}, reg
 }
 
+// startFake starts a supervisor of spec over w and r and returns it with
+// its metrics.
+func startFake(w *wiring, spec sourceSpec, r *readiness) (*supervisor, *agentMetrics) {
+	m := newAgentMetrics()
+	s := &supervisor{spec: spec, w: w, ready: r, metrics: m, log: zap.NewNop()}
+	startSupervisor(context.Background(), s)
+	return s, m
+}
+
 // A source whose Run fails is rebuilt and rerun with backoff; the metrics it
 // registers in its builder survive the rebuild (no duplicate registration).
 func TestSupervisorRestartsFailingSource(t *testing.T) {
@@ -60,9 +72,7 @@ func TestSupervisorRestartsFailingSource(t *testing.T) {
 			return nil
 		}}, nil
 	}}
-	m := newAgentMetrics()
-	s := &supervisor{spec: spec, w: w, ready: newReadiness(), metrics: m, log: zap.NewNop()}
-	startSupervisor(context.Background(), s)
+	s, m := startFake(w, spec, newReadiness())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.ready.waitReady(ctx); err != nil {
@@ -129,20 +139,12 @@ func TestReadyzReportsPendingSources(t *testing.T) {
 	r := newReadiness()
 	r.set("containers", true)
 	r.set("audit", false)
-	h, err := newHandler(options{telemetryPath: "/metrics"}, prometheus.NewRegistry(), findings.NewStore(nil), r, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, pathReady, nil))
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "audit") {
-		t.Errorf("/readyz = %d %q, want 503 naming audit", rec.Code, rec.Body.String())
+	if code, body := readyz(t, r); code != http.StatusServiceUnavailable || !strings.Contains(body, "audit") {
+		t.Errorf("/readyz = %d %q, want 503 naming audit", code, body)
 	}
 	r.set("audit", true)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, pathReady, nil))
-	if rec.Code != http.StatusOK {
-		t.Errorf("/readyz = %d once all are ready, want 200", rec.Code)
+	if code, _ := readyz(t, r); code != http.StatusOK {
+		t.Errorf("/readyz = %d once all are ready, want 200", code)
 	}
 }
 
@@ -240,5 +242,139 @@ func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
 	w.DaemonReloaded()
 	if got := calls.Load(); got != 1 {
 		t.Errorf("after 3 builds one daemon reload called %d listeners, want 1", got)
+	}
+}
+
+// readyz serves one GET /readyz from a handler over r.
+func readyz(t *testing.T, r *readiness) (int, string) {
+	t.Helper()
+	h, err := newHandler(options{telemetryPath: "/metrics"}, prometheus.NewRegistry(), findings.NewStore(nil), r, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, pathReady, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// A source that keeps failing is named in /readyz with its last error and
+// how often it failed, dockward_source_up is 0 while it fails, and both
+// recover once a restarted run is ready.
+func TestReadyzNamesFailingSourceAndLastError(t *testing.T) {
+	shortBackoff(t)
+	w, _ := testWiring()
+	var heal atomic.Bool
+	var runs atomic.Int32
+	spec := sourceSpec{name: "audit", build: func(*wiring, Config) (findings.Source, error) {
+		return &fakeSource{name: "audit", run: func(ctx context.Context, ready func()) error {
+			n := runs.Add(1)
+			if !heal.Load() {
+				return fmt.Errorf("adding the rule for /usr/sbin/dockerd (run %d): %w", n, errors.New("no such file or directory"))
+			}
+			ready()
+			<-ctx.Done()
+			return nil
+		}}, nil
+	}}
+	r := newReadiness()
+	r.set("containers", true)
+	if code, body := readyz(t, r); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("before the source starts /readyz = %d %q", code, body)
+	}
+	s, m := startFake(w, spec, r)
+	up := m.sourceUp.WithLabelValues("audit")
+	defer func() { _ = s.stop(time.Second) }()
+	waitFor(t, 2*time.Second, "three failed runs", func() bool { return runs.Load() >= 3 })
+	code, body := readyz(t, r)
+	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "not ready: waiting for audit\n") {
+		t.Errorf("/readyz = %d %q, want 503 waiting for audit", code, body)
+	}
+	if !strings.Contains(body, "audit: failing (") || !strings.Contains(body, "no such file or directory") ||
+		!strings.Contains(body, "adding the rule for /usr/sbin/dockerd") {
+		t.Errorf("/readyz body %q does not name the failing source and its last error", body)
+	}
+	if strings.Contains(body, "containers") {
+		t.Errorf("/readyz body %q names a ready source", body)
+	}
+	if got := testutil.ToFloat64(up); got != 0 {
+		t.Errorf("dockward_source_up{source=audit} = %v while failing, want 0", got)
+	}
+	heal.Store(true)
+	waitFor(t, 2*time.Second, "the source to recover", func() bool { return r.isReady("audit") })
+	if code, body := readyz(t, r); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("after recovery /readyz = %d %q, want 200 ready", code, body)
+	}
+	if got := testutil.ToFloat64(up); got != 1 {
+		t.Errorf("dockward_source_up{source=audit} = %v after recovery, want 1", got)
+	}
+}
+
+// A source still starting is pending but not failing: up stays 1 and
+// /readyz says it is starting, with no error.
+func TestReadyzStartingSourceIsNotFailing(t *testing.T) {
+	w, _ := testWiring()
+	release := make(chan struct{})
+	spec := sourceSpec{name: "host", build: func(*wiring, Config) (findings.Source, error) {
+		return &fakeSource{name: "host", run: func(ctx context.Context, ready func()) error {
+			select {
+			case <-release:
+				ready()
+			case <-ctx.Done():
+				return nil
+			}
+			<-ctx.Done()
+			return nil
+		}}, nil
+	}}
+	s, m := startFake(w, spec, newReadiness())
+	defer func() { _ = s.stop(time.Second) }()
+	code, body := readyz(t, s.ready)
+	if code != http.StatusServiceUnavailable || body != "not ready: waiting for host\nhost: starting\n" {
+		t.Errorf("/readyz = %d %q, want 503 with host starting", code, body)
+	}
+	if got := testutil.ToFloat64(m.sourceUp.WithLabelValues("host")); got != 1 {
+		t.Errorf("dockward_source_up{source=host} = %v while starting, want 1", got)
+	}
+	close(release)
+	waitFor(t, 2*time.Second, "host ready", func() bool { return s.ready.isReady("host") })
+}
+
+// The real agent: an audit source in file mode whose log path runs through
+// a regular file fails (ENOTDIR is not "not there yet"), so /readyz and
+// /metrics say so; once the path is fixed the restarted source is ready.
+func TestAgentReportsFailingSource(t *testing.T) {
+	dir := t.TempDir()
+	blocker := writeFile(t, dir, "logs", "not a directory\n")
+	logFile := filepath.Join(blocker, "audit.log")
+	cfg := writeFile(t, dir, "c.yml", fmt.Sprintf("containers:\n  enabled: false\nhost:\n  enabled: false\n"+
+		"audit:\n  mode: file\n  log_file: %s\n", logFile))
+	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	base := "http://" + a.addr
+	waitFor(t, 10*time.Second, "/readyz to name the failing audit source", func() bool {
+		resp, body := getUntil(t, http.DefaultClient, base+pathReady, time.Now().Add(5*time.Second))
+		return resp.StatusCode == http.StatusServiceUnavailable && contains(string(body), "audit: failing (") &&
+			contains(string(body), "not a directory") && contains(string(body), logFile)
+	})
+	_, metrics := getUntil(t, http.DefaultClient, base+"/metrics", time.Now().Add(5*time.Second))
+	if !contains(string(metrics), `dockward_source_up{source="audit"} 0`) {
+		t.Errorf("while failing, /metrics lacks dockward_source_up{source=\"audit\"} 0:\n%s", grepLines(string(metrics), "dockward_source"))
+	}
+	if contains(string(metrics), `dockward_source_up{source="host"}`) {
+		t.Errorf("a disabled source has a dockward_source_up series:\n%s", grepLines(string(metrics), "dockward_source_up"))
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, blocker, "audit.log", "")
+	waitFor(t, 20*time.Second, "the restarted source to be ready", func() bool {
+		resp, _ := getUntil(t, http.DefaultClient, base+pathReady, time.Now().Add(5*time.Second))
+		return resp.StatusCode == http.StatusOK
+	})
+	_, metrics = getUntil(t, http.DefaultClient, base+"/metrics", time.Now().Add(5*time.Second))
+	if !contains(string(metrics), `dockward_source_up{source="audit"} 1`) {
+		t.Errorf("after recovery, /metrics lacks dockward_source_up{source=\"audit\"} 1:\n%s", grepLines(string(metrics), "dockward_source"))
 	}
 }
