@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFindingsPageQuery$$' -fuzztime $(FUZZTIME) ./internal/findingspage
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./pkg/auditd
 	$(GO) test -run '^$$' -fuzz '^FuzzReassembly$$' -fuzztime $(FUZZTIME) ./pkg/auditd
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNames$$' -fuzztime $(FUZZTIME) ./pkg/hostfs
 
 ## lint: gofmt, go vet and staticcheck (when it installs).
 lint: fmt vet staticcheck

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // standardBinDirs are searched for Docker's binaries after the configured
@@ -57,11 +58,11 @@ type hashed struct {
 // may link to /usr/sbin/runc). The running daemon's own executable is
 // included wherever it lives.
 func (s *scanner) discoverBinaries(in *daemonInputs) []string {
-	dirs := append(append([]string{}, s.cfg.BinaryDirs...), standardBinDirs...)
+	dirs := append(append([]string{}, s.cfg.BinaryDirs...), hostfs.BinDirs...)
 	var out []string
 	seen := map[string]bool{}
 	addReal := func(p string) {
-		real, err := s.fs.resolve(p)
+		real, err := s.fs.Resolve(p)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				s.scanError(p, err)
@@ -71,7 +72,7 @@ func (s *scanner) discoverBinaries(in *daemonInputs) []string {
 		if seen[real] {
 			return
 		}
-		if fi, err := os.Stat(s.fs.local(real)); err != nil || !fi.Mode().IsRegular() {
+		if fi, err := os.Stat(s.fs.Local(real)); err != nil || !fi.Mode().IsRegular() {
 			return
 		}
 		seen[real] = true
@@ -83,7 +84,7 @@ func (s *scanner) discoverBinaries(in *daemonInputs) []string {
 	for _, dir := range dirs {
 		for _, name := range binaryNames {
 			if prefix, ok := strings.CutSuffix(name, "*"); ok {
-				ents, _ := os.ReadDir(s.fs.local(dir))
+				ents, _ := os.ReadDir(s.fs.Local(dir))
 				for _, e := range ents {
 					if strings.HasPrefix(e.Name(), prefix) {
 						addReal(dir + "/" + e.Name())
@@ -101,7 +102,7 @@ func (s *scanner) discoverBinaries(in *daemonInputs) []string {
 // hashFile returns the SHA-256 and MD5 of host path real, from cache when
 // the file's stat state is unchanged.
 func (s *scanner) hashFile(real string) (hashed, error) {
-	fi, err := os.Stat(s.fs.local(real))
+	fi, err := os.Stat(s.fs.Local(real))
 	if err != nil {
 		return hashed{}, err
 	}
@@ -109,7 +110,7 @@ func (s *scanner) hashFile(real string) (hashed, error) {
 	if h, ok := s.hashes[real]; ok && h.state == st {
 		return h, nil
 	}
-	f, err := os.Open(s.fs.local(real))
+	f, err := os.Open(s.fs.Local(real))
 	if err != nil {
 		return hashed{}, err
 	}
@@ -194,7 +195,7 @@ type pkgSum struct {
 // found and resolved paths are looked up.
 func (s *scanner) dpkgSums(wanted map[string]bool) (map[string]pkgSum, error) {
 	const infoDir = "/var/lib/dpkg/info"
-	fi, err := os.Stat(s.fs.local(infoDir))
+	fi, err := os.Stat(s.fs.Local(infoDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // not a dpkg system
 	}
@@ -207,7 +208,7 @@ func (s *scanner) dpkgSums(wanted map[string]bool) (map[string]pkgSum, error) {
 	if s.dpkgCache.key == key {
 		return s.dpkgCache.sums, nil
 	}
-	ents, err := os.ReadDir(s.fs.local(infoDir))
+	ents, err := os.ReadDir(s.fs.Local(infoDir))
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", infoDir, err)
 	}
@@ -218,7 +219,7 @@ func (s *scanner) dpkgSums(wanted map[string]bool) (map[string]pkgSum, error) {
 		if !ok {
 			continue
 		}
-		data, err := os.ReadFile(s.fs.local(infoDir + "/" + e.Name()))
+		data, err := os.ReadFile(s.fs.Local(infoDir + "/" + e.Name()))
 		if err != nil {
 			continue
 		}
@@ -342,7 +343,7 @@ func (s *scanner) hasRPMDB() bool {
 		return false
 	}
 	for _, d := range rpmDBDirs {
-		if fi, err := os.Stat(s.fs.local(d)); err == nil && fi.IsDir() {
+		if fi, err := os.Stat(s.fs.Local(d)); err == nil && fi.IsDir() {
 			return true
 		}
 	}
@@ -354,7 +355,7 @@ func (s *scanner) hasRPMDB() bool {
 func (s *scanner) rpmSum(p string) (pkgSum, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.rpmCommand, "--root", s.fs.root, "-qf", p,
+	cmd := exec.CommandContext(ctx, s.rpmCommand, "--root", s.fs.Dir(), "-qf", p,
 		"--queryformat", "%{NAME} %{FILEDIGESTALGO}\n[%{FILENAMES} %{FILEDIGESTS}\n]")
 	out, err := cmd.Output()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
 )
 
@@ -24,8 +25,6 @@ type DockerAPI interface {
 
 const (
 	defaultDaemonJSON = "/etc/docker/daemon.json"
-	defaultPidfile    = "/var/run/docker.pid"
-	defaultSocket     = "/var/run/docker.sock"
 	defaultContainerd = "/run/containerd/containerd.sock"
 	bridgeICCOption   = "com.docker.network.bridge.enable_icc"
 )
@@ -40,7 +39,7 @@ type daemonInputs struct {
 	info      *system.Info
 	bridgeICC *bool // the default bridge's effective enable_icc option
 
-	proc         *dockerdProc
+	proc         *hostfs.Dockerd
 	flags        dockerdFlags
 	tcpListeners []string
 
@@ -106,13 +105,13 @@ func (in *daemonInputs) unixSockets() []string {
 	for _, h := range in.hosts() {
 		if p, ok := strings.CutPrefix(h, "unix://"); ok {
 			if p == "" {
-				p = defaultSocket
+				p = hostfs.DockerSocket
 			}
 			out = append(out, p)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, defaultSocket)
+		out = append(out, hostfs.DockerSocket)
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
 )
 
@@ -173,12 +174,12 @@ func TestTCPWithTLSVerifyIsNotAFinding(t *testing.T) {
 		}
 	}
 	env := inputs(t, hardenedJSON, nil, "-H", "tcp://0.0.0.0:2376")
-	env.proc = &dockerdProc{PID: 42, Env: map[string]string{"DOCKER_TLS_VERIFY": "1"}}
+	env.proc = &hostfs.Dockerd{PID: 42, Env: map[string]string{"DOCKER_TLS_VERIFY": "1"}}
 	if _, ok := ruleSet(judgeDaemon(env))["daemon.tcp_without_tls"]; ok {
 		t.Error("DOCKER_TLS_VERIFY in dockerd's environment not honoured")
 	}
 	listening := inputs(t, hardenedJSON, nil)
-	listening.proc = &dockerdProc{PID: 42}
+	listening.proc = &hostfs.Dockerd{PID: 42}
 	listening.tcpListeners = []string{"0.0.0.0:2375"}
 	f, ok := ruleSet(judgeDaemon(listening))["daemon.tcp_without_tls"]
 	if !ok || f.Severity != findings.Critical || !strings.Contains(f.Details["endpoints"], "0.0.0.0:2375") {

@@ -207,3 +207,27 @@ func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
 		t.Fatal("removing daemon.json was not judged within 1s")
 	}
 }
+
+// TestAbsoluteVarRunLinkStaysInTheRoot: on Debian /var/run is an absolute
+// link to /run. Under a rootfs it must lead to the rootfs's /run, not the
+// agent's own, so the containerd socket that dockerd's own containerd binds
+// under /var/run (as /proc/net/unix names it) is found and judged there.
+func TestAbsoluteVarRunLinkStaysInTheRoot(t *testing.T) {
+	tr := newTree(t)
+	const sock = "/var/run/docker/containerd/containerd.sock"
+	tr.write("/run/docker/containerd/containerd.sock", 0o666, "")
+	tr.symlink("/var/run", "/run")
+	tr.fakeUnixTable(map[uint64]string{3729: sock})
+	h := newHarness(t, tr, nil)
+	f, ok := find(h.scan(), "file.mode", sock)
+	if !ok || f.CIS != "3.24" || f.Details["resolved_path"] != "/run/docker/containerd/containerd.sock" {
+		t.Fatalf("containerd socket under the absolute /var/run link: finding %v %+v; want file.mode 3.24 resolved to /run", ok, f)
+	}
+	watched := false
+	for _, w := range h.src.s.watched {
+		watched = watched || (w.path == sock && !w.absent)
+	}
+	if !watched || h.errorCount(reasonStat) != 0 {
+		t.Errorf("socket watched %v, stat errors %v; want it watched as present, without errors", watched, h.errorCount(reasonStat))
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // fileRule holds one host path to an owner and a most permissive mode.
@@ -24,13 +25,6 @@ type fileRule struct {
 	MaxMode           uint32 // every bit outside it is a finding
 	CISOwner, CISMode string // the exact 3.x checks
 	What              string // what the file is, for messages
-}
-
-// unitDirs are systemd's unit search path, most specific first, so the
-// unit systemd really loads is found whatever the distribution.
-var unitDirs = []string{
-	"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
-	"/lib/systemd/system", "/usr/lib/systemd/system",
 }
 
 // discoverFiles lists the file rules for this host: the paths in use,
@@ -43,7 +37,7 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 		// One file may have several names (/var/run is /run): judge it
 		// once, under the first name it was found by.
 		key := r.Path
-		if real, err := s.fs.resolve(r.Path); err == nil {
+		if real, err := s.fs.Resolve(r.Path); err == nil {
 			key = real
 		} else if errors.Is(err, fs.ErrNotExist) {
 			return
@@ -56,24 +50,24 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 	}
 	var socketUnitPaths []string
 	realUnits := map[string]bool{}
-	for _, dir := range unitDirs {
+	for _, dir := range hostfs.UnitDirs {
 		for _, u := range []struct{ name, co, cm string }{{"docker.service", "3.1", "3.2"}, {"docker.socket", "3.3", "3.4"}} {
 			p := dir + "/" + u.name
 			// /lib and /usr/lib are one directory on merged-/usr systems:
 			// judge each real file once, under the first name found.
-			if real, err := s.fs.resolve(p); err == nil && !realUnits[real] {
+			if real, err := s.fs.Resolve(p); err == nil && !realUnits[real] {
 				realUnits[real] = true
 				add(fileRule{Path: p, Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: u.co, CISMode: u.cm, What: u.name + " unit"})
 				if u.name == "docker.socket" {
 					socketUnitPaths = append(socketUnitPaths, s.listenStreams(p)...)
 				}
 			}
-			dropinDir, err := s.fs.resolve(p + ".d")
+			dropinDir, err := s.fs.Resolve(p + ".d")
 			if err != nil || realUnits[dropinDir] {
 				continue
 			}
 			realUnits[dropinDir] = true
-			dropins, _ := os.ReadDir(s.fs.local(dropinDir))
+			dropins, _ := os.ReadDir(s.fs.Local(dropinDir))
 			for _, d := range dropins {
 				if strings.HasSuffix(d.Name(), ".conf") {
 					add(fileRule{Path: p + ".d/" + d.Name(), Owner: "root", Group: "root", MaxMode: 0o644,
@@ -118,7 +112,7 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 
 // listenStreams returns the Unix socket paths a socket unit listens on.
 func (s *scanner) listenStreams(unit string) []string {
-	data, err := s.fs.readFile(unit, 1<<20)
+	data, err := s.fs.ReadFile(unit, 1<<20)
 	if err != nil {
 		return nil
 	}
@@ -137,12 +131,12 @@ func (s *scanner) listenStreams(unit string) []string {
 // are not followed, so a loop cannot trap the walk.
 func (s *scanner) certsDFiles() []string {
 	const dir = "/etc/docker/certs.d"
-	real, err := s.fs.resolve(dir)
+	real, err := s.fs.Resolve(dir)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	root := s.fs.local(real)
+	root := s.fs.Local(real)
 	_ = fs.WalkDir(os.DirFS(root), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			s.scanError(dir+"/"+p, err)
@@ -170,12 +164,10 @@ func (s *scanner) containerdSockets(in *daemonInputs) []string {
 	if in.info != nil && in.info.Containerd != nil && in.info.Containerd.Address != "" {
 		out = append(out, strings.TrimPrefix(in.info.Containerd.Address, "unix://"))
 	}
-	if data, err := s.fs.readFile("/proc/net/unix", 64<<20); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 8 && f[3] == "00010000" && path.Base(f[7]) == "containerd.sock" {
-				out = append(out, f[7])
+	if listeners, err := s.fs.UnixListeners(); err == nil {
+		for _, l := range listeners {
+			if path.Base(l.Path) == "containerd.sock" {
+				out = append(out, l.Path)
 			}
 		}
 	}
@@ -206,8 +198,8 @@ func stateOf(real string, fi fs.FileInfo) fileState {
 
 // judgeFile checks one path. A missing path is not a finding (the rule
 // does not apply); an unreadable one is an error for the caller to count.
-func (s *scanner) judgeFile(r fileRule, ids idMap) ([]findings.Finding, *fileState, error) {
-	real, fi, err := s.fs.stat(r.Path)
+func (s *scanner) judgeFile(r fileRule, ids hostfs.IDs) ([]findings.Finding, *fileState, error) {
+	real, fi, err := s.fs.Stat(r.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
@@ -221,8 +213,8 @@ func (s *scanner) judgeFile(r fileRule, ids idMap) ([]findings.Finding, *fileSta
 	}
 	subject := findings.Subject{Kind: findings.KindFile, Name: r.Path}
 	var out []findings.Finding
-	wantUID, okU := lookupID(ids.users, r.Owner)
-	wantGID, okG := lookupID(ids.groups, r.Group)
+	wantUID, okU := ids.Users.ID(r.Owner)
+	wantGID, okG := ids.Groups.ID(r.Group)
 	if !okG && r.Group == "docker" {
 		// No docker group on this host: dockerd then leaves the socket root's.
 		wantGID, okG = 0, true
@@ -232,7 +224,7 @@ func (s *scanner) judgeFile(r fileRule, ids idMap) ([]findings.Finding, *fileSta
 			zap.String("path", r.Path), zap.String("owner", r.Owner), zap.String("group", r.Group))
 	}
 	if (okU && uid != wantUID) || (okG && gid != wantGID) {
-		have := ids.userName(uid) + ":" + ids.groupName(gid)
+		have := ids.Users.NameOr(uid) + ":" + ids.Groups.NameOr(gid)
 		want := r.Owner + ":" + r.Group
 		f := findings.New("file.owner", subject, fmt.Sprintf("%s %s is owned by %s, want %s", r.What, r.Path, have, want)).
 			With("owner", have).With("want_owner", want)

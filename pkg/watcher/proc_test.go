@@ -32,37 +32,6 @@ func (tr *tree) fakeUnixTable(listeners map[uint64]string) {
 	tr.write("/proc/net/unix", 0o444, b.String())
 }
 
-func TestFindDockerdByPidFileCheckedAgainstSocket(t *testing.T) {
-	tr := newTree(t).minimalHost()
-	tr.fakeUnixTable(map[uint64]string{3542: "/run/docker.sock"})
-	tr.fakeProc(1, 0, []string{"/sbin/init"}, nil, 3542) // socket activation: systemd holds it too
-	tr.fakeProc(1426, 1, []string{"/usr/sbin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock"}, nil, 3542, 77)
-	tr.fakeProc(2000, 1, []string{"/usr/bin/dockerd-impostor"}, nil)
-	tr.write("/var/run/docker.pid", 0o644, "1426")
-	p, err := newRootFS(tr.root).findDockerd([]string{defaultPidfile}, defaultSocket)
-	if err != nil || p.PID != 1426 || p.Via != "pidfile" {
-		t.Fatalf("findDockerd = %+v, %v; want pid 1426 via pidfile", p, err)
-	}
-	if p.Args[1] != "-H" || p.Args[2] != "fd://" {
-		t.Errorf("args = %q", p.Args)
-	}
-
-	// A pid file naming a process that does not serve the socket (stale
-	// and reused, or planted) loses to the socket's owner.
-	tr.write("/var/run/docker.pid", 0o644, "2000")
-	p, err = newRootFS(tr.root).findDockerd([]string{defaultPidfile}, defaultSocket)
-	if err != nil || p.PID != 1426 || p.Via != "socket" {
-		t.Fatalf("planted pid file: findDockerd = %+v, %v; want pid 1426 via socket", p, err)
-	}
-
-	// No pid file at all: the socket's owner, not PID 1.
-	tr.write("/var/run/docker.pid", 0o644, "")
-	p, err = newRootFS(tr.root).findDockerd([]string{defaultPidfile}, defaultSocket)
-	if err != nil || p.PID != 1426 {
-		t.Fatalf("no pid file: findDockerd = %+v, %v; want pid 1426", p, err)
-	}
-}
-
 func TestDockerdFlagsAndTCPListenerReachTheRules(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": false}`)
@@ -90,39 +59,5 @@ func TestDockerdFlagsAndTCPListenerReachTheRules(t *testing.T) {
 	}
 	if _, ok := find(fs, "daemon.live_restore_off", "dockerd"); ok {
 		t.Error("--live-restore on the command line not honoured")
-	}
-}
-
-func TestParseProcAddr(t *testing.T) {
-	cases := map[string]string{
-		"00000000:0947":                         "0.0.0.0:2375",
-		"0100007F:1F90":                         "127.0.0.1:8080",
-		"00000000000000000000000000000000:0948": "[::]:2376",
-		"00000000000000000000000001000000:0948": "[::1]:2376",
-	}
-	for in, want := range cases {
-		if got, err := parseProcAddr(in); err != nil || got != want {
-			t.Errorf("parseProcAddr(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := parseProcAddr("zz:1"); err == nil {
-		t.Error("bad address accepted")
-	}
-}
-
-func TestResolveStaysInsideRoot(t *testing.T) {
-	tr := newTree(t)
-	tr.write("/usr/sbin/runc", 0o755, "runc")
-	tr.symlink("/usr/bin/runc", "/usr/sbin/runc") // absolute: must restart at the tree's root
-	tr.symlink("/etc/escape", "../../../../../../../usr/sbin/runc")
-	r := newRootFS(tr.root)
-	for _, p := range []string{"/usr/bin/runc", "/etc/escape"} {
-		got, err := r.resolve(p)
-		if err != nil || got != "/usr/sbin/runc" {
-			t.Errorf("resolve(%s) = %q, %v; want /usr/sbin/runc inside the root", p, got, err)
-		}
-	}
-	if r.host(r.local("/etc/docker")) != "/etc/docker" {
-		t.Errorf("host(local(p)) != p")
 	}
 }

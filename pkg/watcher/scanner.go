@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
 )
 
@@ -24,7 +25,7 @@ type daemonConfig = daemonjson.Config
 // goroutine at a time (the Source serialises calls).
 type scanner struct {
 	cfg    Config
-	fs     rootFS
+	fs     hostfs.Root
 	docker DockerAPI
 	sink   findings.Sink
 	log    *zap.Logger
@@ -67,7 +68,7 @@ type watchedPath struct {
 
 func newScanner(cfg Config, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
 	return &scanner{
-		cfg: cfg, fs: newRootFS(cfg.RootFS), docker: docker, sink: sink, log: log, m: m, now: time.Now,
+		cfg: cfg, fs: hostfs.At(cfg.RootFS), docker: docker, sink: sink, log: log, m: m, now: time.Now,
 		hashes: map[string]hashed{}, states: map[string]fileState{},
 		notes: map[string]string{}, curNotes: map[string]string{}, rpmCommand: "rpm",
 	}
@@ -83,7 +84,7 @@ func (s *scanner) scan(ctx context.Context) {
 	keep := map[string]bool{} // scopes left as they were because they could not be judged
 	var watched []watchedPath
 
-	ids := s.fs.loadIDs()
+	ids := s.fs.LoadIDs()
 	for _, r := range s.discoverFiles(in) {
 		scope := "file:" + r.Path
 		watched = append(watched, watchedPath{path: r.Path})
@@ -99,7 +100,7 @@ func (s *scanner) scan(ctx context.Context) {
 		judged[scope] = found
 	}
 	watched = append(watched, watchedPath{path: "/etc/docker/certs.d", tree: true})
-	for _, u := range unitDirs {
+	for _, u := range hostfs.UnitDirs {
 		watched = append(watched, watchedPath{path: u + "/docker.service.d", tree: true}, watchedPath{path: u + "/docker.socket.d", tree: true})
 	}
 	watched = append(watched, absentCandidates(in, judged)...)
@@ -145,7 +146,7 @@ func (s *scanner) scan(ctx context.Context) {
 // periodic rescan.
 func absentCandidates(in *daemonInputs, judged map[string][]findings.Finding) []watchedPath {
 	candidates := []string{in.configPath, "/etc/default/docker", "/etc/sysconfig/docker", defaultContainerd}
-	for _, u := range unitDirs {
+	for _, u := range hostfs.UnitDirs {
 		candidates = append(candidates, u+"/docker.service", u+"/docker.socket")
 	}
 	candidates = append(candidates, in.unixSockets()...)
@@ -188,12 +189,12 @@ func (s *scanner) judgeDaemonOrKeep(in *daemonInputs) []findings.Finding {
 func (s *scanner) gatherDaemon(ctx context.Context) *daemonInputs {
 	in := &daemonInputs{configPath: defaultDaemonJSON, flags: dockerdFlags{}}
 	s.readDaemonJSON(in)
-	pidfiles := []string{defaultPidfile}
+	pidfiles := []string{hostfs.DockerPIDFile}
 	if in.config != nil && in.config.Pidfile != nil {
 		pidfiles = append([]string{*in.config.Pidfile}, pidfiles...)
 	}
 	socket := in.unixSockets()[0]
-	proc, err := s.fs.findDockerd(pidfiles, socket)
+	proc, err := s.fs.FindDockerd(pidfiles, socket)
 	if err != nil {
 		s.note("dockerd", reasonDockerdNotFound, "the running dockerd was not found; judging daemon.json and defaults only", zap.Error(err))
 		s.pid.Store(0)
@@ -207,7 +208,7 @@ func (s *scanner) gatherDaemon(ctx context.Context) *daemonInputs {
 			in.configPath = path.Clean(cf)
 			s.readDaemonJSON(in)
 		}
-		if l, err := s.fs.tcpListeners(proc.PID); err == nil {
+		if l, err := s.fs.TCPListeners(proc.PID); err == nil {
 			in.tcpListeners = l
 		}
 	}
@@ -241,7 +242,7 @@ func (s *scanner) gatherInfo(ctx context.Context, in *daemonInputs) {
 // readDaemonJSON reads and strictly parses in.configPath into in.
 func (s *scanner) readDaemonJSON(in *daemonInputs) {
 	in.config, in.configErr, in.configPresent, in.configUnreadable = nil, nil, false, false
-	data, err := s.fs.readFile(in.configPath, daemonjson.MaxSize)
+	data, err := s.fs.ReadFile(in.configPath, daemonjson.MaxSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return

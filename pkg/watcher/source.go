@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // Deps is what the agent passes in.
@@ -166,14 +167,14 @@ func (src *Source) Run(ctx context.Context, ready func()) error {
 // path: an atomic replace (write a temporary file, rename it over the old
 // one) swaps the inode, which a watch on the file itself would lose.
 type watchSet struct {
-	fs    rootFS
+	fs    hostfs.Root
 	w     *fsnotify.Watcher
 	s     *scanner
 	dirs  map[string]map[string]bool // local dir -> base names ("" = any)
 	added map[string]bool
 }
 
-func newWatchSet(fs rootFS, w *fsnotify.Watcher, s *scanner) *watchSet {
+func newWatchSet(fs hostfs.Root, w *fsnotify.Watcher, s *scanner) *watchSet {
 	return &watchSet{fs: fs, w: w, s: s, added: map[string]bool{}}
 }
 
@@ -189,15 +190,15 @@ func (ws *watchSet) update(paths []watchedPath) {
 		// Watch the parent as named and as resolved: a symlinked file's
 		// target may live elsewhere.
 		for _, hp := range ws.names(p.path) {
-			dir, err := ws.fs.resolve(path.Dir(hp))
+			dir, err := ws.fs.Resolve(path.Dir(hp))
 			if err != nil {
 				continue
 			}
-			addName(ws.fs.local(dir), path.Base(hp))
+			addName(ws.fs.Local(dir), path.Base(hp))
 		}
 		if p.tree {
-			if real, err := ws.fs.resolve(p.path); err == nil {
-				root := ws.fs.local(real)
+			if real, err := ws.fs.Resolve(p.path); err == nil {
+				root := ws.fs.Local(real)
 				_ = filepath.WalkDir(root, func(lp string, d os.DirEntry, err error) error {
 					if err == nil && d.IsDir() {
 						addName(lp, "")
@@ -232,7 +233,7 @@ func (ws *watchSet) update(paths []watchedPath) {
 // names returns p and, when it is a symlink, what it resolves to.
 func (ws *watchSet) names(p string) []string {
 	out := []string{p}
-	if real, err := ws.fs.resolve(p); err == nil && real != p {
+	if real, err := ws.fs.Resolve(p); err == nil && real != p {
 		out = append(out, real)
 	}
 	return out

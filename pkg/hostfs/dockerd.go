@@ -1,4 +1,4 @@
-package watcher
+package hostfs
 
 import (
 	"bufio"
@@ -13,8 +13,14 @@ import (
 	"strings"
 )
 
-// dockerdProc is the running Docker daemon as found through /proc.
-type dockerdProc struct {
+// Where dockerd keeps its pid file and its API socket by default.
+const (
+	DockerPIDFile = "/var/run/docker.pid"
+	DockerSocket  = "/var/run/docker.sock"
+)
+
+// Dockerd is the running Docker daemon as found through the host's /proc.
+type Dockerd struct {
 	PID  int
 	Via  string   // "pidfile" or "socket"
 	Args []string // argv, argv[0] included
@@ -22,20 +28,20 @@ type dockerdProc struct {
 	Exe  string // host path of the executable, when readable
 }
 
-// unixListeners returns the inodes of listening Unix sockets bound at a
-// path that resolves to want (a host path). /proc/net/unix lists the path
-// as the binding process wrote it (/var/run/docker.sock), which may differ
-// from ours (/run/docker.sock) only by symlinks.
-func (r rootFS) unixListeners(want string) (map[uint64]bool, error) {
-	wantReal, err := r.resolve(want)
-	if err != nil {
-		wantReal = path.Clean(want)
-	}
-	data, err := r.readFile("/proc/net/unix", 64<<20)
+// UnixListener is one listening Unix socket bound at a path.
+type UnixListener struct {
+	Path  string // as the binding process wrote it
+	Inode uint64
+}
+
+// UnixListeners lists the listening Unix sockets bound at a path, from the
+// host's /proc/net/unix.
+func (r Root) UnixListeners() ([]UnixListener, error) {
+	data, err := r.ReadFile("/proc/net/unix", 64<<20)
 	if err != nil {
 		return nil, fmt.Errorf("reading /proc/net/unix: %w", err)
 	}
-	out := map[uint64]bool{}
+	var out []UnixListener
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -43,22 +49,41 @@ func (r rootFS) unixListeners(want string) (map[uint64]bool, error) {
 		if len(f) < 8 || f[3] != "00010000" || f[5] != "01" {
 			continue // not a listening socket with a path
 		}
-		p := f[7]
-		if p != want && p != wantReal {
-			if rp, err := r.resolve(p); err != nil || rp != wantReal {
-				continue
-			}
-		}
 		if ino, err := strconv.ParseUint(f[6], 10, 64); err == nil {
-			out[ino] = true
+			out = append(out, UnixListener{Path: f[7], Inode: ino})
 		}
 	}
 	return out, nil
 }
 
+// listenersAt returns the inodes of the listening Unix sockets bound at a
+// path that resolves to want. /proc/net/unix lists the path as the binding
+// process wrote it (/var/run/docker.sock), which may differ from ours
+// (/run/docker.sock) only by symlinks.
+func (r Root) listenersAt(want string) (map[uint64]bool, error) {
+	wantReal, err := r.Resolve(want)
+	if err != nil {
+		wantReal = path.Clean(want)
+	}
+	all, err := r.UnixListeners()
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]bool{}
+	for _, l := range all {
+		if l.Path != want && l.Path != wantReal {
+			if rp, err := r.Resolve(l.Path); err != nil || rp != wantReal {
+				continue
+			}
+		}
+		out[l.Inode] = true
+	}
+	return out, nil
+}
+
 // socketInodes lists the socket inodes pid holds open.
-func (r rootFS) socketInodes(pid int) (map[uint64]bool, error) {
-	dir := r.local(fmt.Sprintf("/proc/%d/fd", pid))
+func (r Root) socketInodes(pid int) (map[uint64]bool, error) {
+	dir := r.Local(fmt.Sprintf("/proc/%d/fd", pid))
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -79,8 +104,8 @@ func (r rootFS) socketInodes(pid int) (map[uint64]bool, error) {
 }
 
 // socketOwners lists the processes holding any of inodes, with their parents.
-func (r rootFS) socketOwners(inodes map[uint64]bool) (map[int]int, error) {
-	ents, err := os.ReadDir(r.local("/proc"))
+func (r Root) socketOwners(inodes map[uint64]bool) (map[int]int, error) {
+	ents, err := os.ReadDir(r.Local("/proc"))
 	if err != nil {
 		return nil, fmt.Errorf("listing /proc: %w", err)
 	}
@@ -104,8 +129,8 @@ func (r rootFS) socketOwners(inodes map[uint64]bool) (map[int]int, error) {
 	return owners, nil
 }
 
-func (r rootFS) parentPID(pid int) int {
-	data, err := r.readFile(fmt.Sprintf("/proc/%d/stat", pid), 4096)
+func (r Root) parentPID(pid int) int {
+	data, err := r.ReadFile(fmt.Sprintf("/proc/%d/stat", pid), 4096)
 	if err != nil {
 		return 0
 	}
@@ -122,26 +147,19 @@ func (r rootFS) parentPID(pid int) int {
 	return 0
 }
 
-// findDockerd finds the daemon through its pid file, checked against the
+// FindDockerd finds the daemon through its pid file, checked against the
 // owner of the API socket, or through the socket's owner alone. It never
 // matches process names: any process can call itself dockerd.
-func (r rootFS) findDockerd(pidfiles []string, socket string) (*dockerdProc, error) {
-	listeners, lerr := r.unixListeners(socket)
+func (r Root) FindDockerd(pidfiles []string, socket string) (*Dockerd, error) {
+	listeners, lerr := r.listenersAt(socket)
 	var owners map[int]int
 	if lerr == nil && len(listeners) > 0 {
 		owners, _ = r.socketOwners(listeners)
 	}
 	for _, pf := range pidfiles {
-		data, err := r.readFile(pf, 64)
-		if err != nil {
+		pid := r.livePID(pf)
+		if pid == 0 {
 			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil || pid <= 0 {
-			continue
-		}
-		if _, err := os.Stat(r.local(fmt.Sprintf("/proc/%d", pid))); err != nil {
-			continue // stale pid file
 		}
 		if _, owns := owners[pid]; owns || len(owners) == 0 {
 			return r.describe(pid, "pidfile")
@@ -156,6 +174,23 @@ func (r rootFS) findDockerd(pidfiles []string, socket string) (*dockerdProc, err
 		return nil, fmt.Errorf("no dockerd pid file in %v and the socket owner is unknown: %w", pidfiles, lerr)
 	}
 	return nil, fmt.Errorf("no running dockerd: no live pid file in %v and no process listens on %s", pidfiles, socket)
+}
+
+// livePID reads a pid file and returns its pid while that process runs,
+// else 0.
+func (r Root) livePID(pidfile string) int {
+	data, err := r.ReadFile(pidfile, 64)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	if _, err := os.Stat(r.Local(fmt.Sprintf("/proc/%d", pid))); err != nil {
+		return 0 // stale pid file
+	}
+	return pid
 }
 
 // pickOwner chooses the daemon among the socket's holders. With socket
@@ -179,38 +214,38 @@ func pickOwner(owners map[int]int) int {
 	return cands[0]
 }
 
-func (r rootFS) describe(pid int, via string) (*dockerdProc, error) {
-	raw, err := r.readFile(fmt.Sprintf("/proc/%d/cmdline", pid), 1<<20)
+func (r Root) describe(pid int, via string) (*Dockerd, error) {
+	raw, err := r.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid), 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("reading dockerd (pid %d) command line: %w", pid, err)
 	}
-	p := &dockerdProc{PID: pid, Via: via, Env: map[string]string{}}
+	p := &Dockerd{PID: pid, Via: via, Env: map[string]string{}}
 	for _, a := range bytes.Split(bytes.TrimRight(raw, "\x00"), []byte{0}) {
 		p.Args = append(p.Args, string(a))
 	}
-	if env, err := r.readFile(fmt.Sprintf("/proc/%d/environ", pid), 1<<20); err == nil {
+	if env, err := r.ReadFile(fmt.Sprintf("/proc/%d/environ", pid), 1<<20); err == nil {
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			if k, v, ok := strings.Cut(string(kv), "="); ok {
 				p.Env[k] = v
 			}
 		}
 	}
-	if exe, err := os.Readlink(r.local(fmt.Sprintf("/proc/%d/exe", pid))); err == nil {
+	if exe, err := os.Readlink(r.Local(fmt.Sprintf("/proc/%d/exe", pid))); err == nil {
 		p.Exe = strings.TrimSuffix(exe, " (deleted)")
 	}
 	return p, nil
 }
 
-// tcpListeners returns the TCP addresses pid listens on, read from its own
+// TCPListeners returns the TCP addresses pid listens on, read from its own
 // network namespace's tables and matched by socket inode.
-func (r rootFS) tcpListeners(pid int) ([]string, error) {
+func (r Root) TCPListeners(pid int) ([]string, error) {
 	held, err := r.socketInodes(pid)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, table := range []string{"tcp", "tcp6"} {
-		data, err := r.readFile(fmt.Sprintf("/proc/%d/net/%s", pid, table), 64<<20)
+		data, err := r.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table), 64<<20)
 		if err != nil {
 			continue
 		}
