@@ -15,7 +15,9 @@ import (
 	"github.com/dockward/dockward/pkg/watcher"
 )
 
-// Config is the whole config file. Each source owns its section's type.
+// Config is the whole config file. Each source owns its section's type; a
+// section's key is the source's Name (a struct tag cannot name a constant,
+// so TestConfigSectionsAreSourceNames holds them together).
 type Config struct {
 	Containers      containers.Config `yaml:"containers"`
 	Audit           auditd.Config     `yaml:"audit"`
@@ -71,9 +73,9 @@ func (c Config) validate(root *node) error {
 		key string
 		err error
 	}{
-		{"containers", c.Containers.Validate()},
-		{"audit", c.Audit.Validate()},
-		{"host", c.Host.Validate()},
+		{containers.Name, c.Containers.Validate()},
+		{auditd.Name, c.Audit.Validate()},
+		{watcher.Name, c.Host.Validate()},
 	}
 	for _, s := range sections {
 		if s.err == nil {

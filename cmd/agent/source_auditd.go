@@ -9,14 +9,14 @@ import (
 // Container names and the dockerd PID come from the other sources through
 // the wiring, read lazily, so build order does not matter. Mode off still
 // builds the source, so dockward_audit_up{mode="off"} tells it is off.
-func buildAuditd(w *wiring, cfg Config) (findings.Source, error) {
+func buildAuditd(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 	if !cfg.Audit.Enabled {
 		return nil, nil
 	}
-	return auditd.New(cfg.Audit, auditd.Options{
-		Log:           w.sourceLog("audit"),
-		Registerer:    w.reg,
-		Sink:          w.store.SourceSink("audit"),
+	return auditd.New(cfg.Audit, auditd.Deps{
+		Log:           b.log,
+		Registerer:    b.reg,
+		Sink:          b.sink,
 		ContainerName: w.ContainerName,
 		DockerdPID:    w.DockerdPID,
 	})

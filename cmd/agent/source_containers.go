@@ -10,7 +10,7 @@ import (
 // buildContainers builds the container judge from its config section. It
 // shares the agent's one Docker client, publishes container names for audit
 // attribution, and forwards daemon reload events to whoever listens.
-func buildContainers(w *wiring, cfg Config) (findings.Source, error) {
+func buildContainers(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 	if !cfg.Containers.Enabled {
 		return nil, nil
 	}
@@ -18,8 +18,13 @@ func buildContainers(w *wiring, cfg Config) (findings.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
-	src, err := containers.New(cfg.Containers, containers.NewEngine(docker), w.store.SourceSink(containers.Name),
-		w.reg, w.sourceLog(containers.Name), w.DaemonReloaded)
+	src, err := containers.New(cfg.Containers, containers.Deps{
+		Log:            b.log,
+		Registerer:     b.reg,
+		Sink:           b.sink,
+		Engine:         containers.NewEngine(docker),
+		OnDaemonReload: w.DaemonReloaded,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -10,19 +10,18 @@ import (
 // buildWatcher builds the host source (daemon settings, Docker files,
 // binary integrity) from the `host:` config section, and publishes the
 // dockerd PID it finds and its reload hook through the wiring.
-func buildWatcher(w *wiring, cfg Config) (findings.Source, error) {
-	log := w.sourceLog("host")
+func buildWatcher(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 	var docker watcher.DockerAPI
 	if c, err := w.Docker(); err != nil {
-		log.Warn("no Docker client; judging the daemon without GET /info", zap.Error(err))
+		b.log.Warn("no Docker client; judging the daemon without GET /info", zap.Error(err))
 	} else if c != nil {
 		docker = c
 	}
 	src, err := watcher.New(cfg.Host, watcher.Deps{
+		Log:        b.log,
+		Registerer: b.reg,
+		Sink:       b.sink,
 		Docker:     docker,
-		Sink:       w.store.SourceSink("host"),
-		Log:        log,
-		Registerer: w.reg,
 	})
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 	cfg.Host.RootFS = root
 	cfg.Host.StateDir = filepath.Join(t.TempDir(), "state")
 	cfg.Host.RescanInterval = time.Hour // only the reload may re-judge
-	src, err := buildWatcher(w, cfg)
+	src, _, err := buildSource(w, sourceSpec{name: watcher.Name, build: buildWatcher}, cfg)
 	if err != nil {
 		t.Fatalf("buildWatcher: %v", err)
 	}

@@ -10,27 +10,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/auditd"
+	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/watcher"
 )
 
 // sourceSpec describes one source: its config section and how to build it.
 type sourceSpec struct {
-	// name is the config section key and the name in /readyz and metrics.
+	// name is the source package's Name constant. It is the config section
+	// key, the name in /readyz and metrics, the `source` log field and the
+	// source's store scope: it comes from the package so they cannot drift.
 	name    string
-	build   func(*wiring, Config) (findings.Source, error)
+	build   func(*wiring, Config, sourceBase) (findings.Source, error)
 	section func(Config) any
 	enabled func(Config) bool
+}
+
+// sourceBase is what every source gets from the agent, all derived from its
+// spec's name: the Log, Registerer and Sink its package's Deps start with.
+type sourceBase struct {
+	log  *zap.Logger
+	reg  prometheus.Registerer
+	sink findings.Sink
 }
 
 // sourceSpecs lists every source the agent knows. A builder returning
 // (nil, nil) means the source is not available in this build; the agent runs
 // without it.
 var sourceSpecs = []sourceSpec{
-	{name: "containers", build: buildContainers,
+	{name: containers.Name, build: buildContainers,
 		section: func(c Config) any { return c.Containers }, enabled: func(c Config) bool { return c.Containers.Enabled }},
-	{name: "audit", build: buildAuditd,
+	{name: auditd.Name, build: buildAuditd,
 		section: func(c Config) any { return c.Audit }, enabled: func(c Config) bool { return c.Audit.Enabled }},
-	{name: "host", build: buildWatcher,
+	{name: watcher.Name, build: buildWatcher,
 		section: func(c Config) any { return c.Host }, enabled: func(c Config) bool { return c.Host.Enabled }},
 }
 
@@ -45,16 +58,14 @@ func sourceNames() []string {
 // buildSource builds one source with a registerer that remembers what the
 // source registered, so that a rebuild (reload, restart) can unregister it
 // first instead of failing on duplicate metrics. buildMu serialises builds
-// because the wiring's reg field is swapped for the duration of one build.
+// because the daemon-reload listeners a builder registers are keyed by the
+// source being built.
 func buildSource(w *wiring, spec sourceSpec, cfg Config) (findings.Source, *trackingRegisterer, error) {
 	w.buildMu.Lock()
 	defer w.buildMu.Unlock()
 	w.startBuild(spec.name)
-	root := w.reg
-	tr := &trackingRegisterer{inner: root}
-	w.reg = tr
-	defer func() { w.reg = root }()
-	src, err := spec.build(w, cfg)
+	tr := &trackingRegisterer{inner: w.reg}
+	src, err := spec.build(w, cfg, sourceBase{log: w.sourceLog(spec.name), reg: tr, sink: w.store.SourceSink(spec.name)})
 	if err != nil || src == nil {
 		tr.unregisterAll()
 		if err != nil {
@@ -127,9 +138,6 @@ type supervisor struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	mu   sync.Mutex
-	sink string // the source's Name(), whose store scopes it owns
 }
 
 // Restart backoff bounds; variables so tests can shorten them.
@@ -172,9 +180,6 @@ func (s *supervisor) loop(ctx context.Context) {
 		}
 		started := time.Now()
 		if err == nil {
-			s.mu.Lock()
-			s.sink = src.Name()
-			s.mu.Unlock()
 			err = s.runOnce(ctx, src)
 			reg.unregisterAll()
 		}
@@ -224,15 +229,10 @@ func (s *supervisor) runOnce(ctx context.Context, src findings.Source) (err erro
 }
 
 // clearFindings resolves every finding the stopped source left in the store,
-// so that a disabled source leaves nothing open behind it.
+// so that a disabled source leaves nothing open behind it. The sink is the
+// one buildSource gave the source: both come from the spec's name.
 func (s *supervisor) clearFindings(store *findings.Store) {
-	s.mu.Lock()
-	name := s.sink
-	s.mu.Unlock()
-	if name == "" {
-		return
-	}
-	sink := store.SourceSink(name)
+	sink := store.SourceSink(s.spec.name)
 	for _, scope := range sink.Scopes() {
 		sink.Set(scope, nil)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,9 +58,9 @@ func TestSupervisorRestartsFailingSource(t *testing.T) {
 	shortBackoff(t)
 	w, reg := testWiring()
 	var builds, runs atomic.Int32
-	spec := sourceSpec{name: "fake", build: func(w *wiring, _ Config) (findings.Source, error) {
+	spec := sourceSpec{name: "fake", build: func(_ *wiring, _ Config, b sourceBase) (findings.Source, error) {
 		builds.Add(1)
-		w.reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_fake_total", Help: "test"}))
+		b.reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_fake_total", Help: "test"}))
 		return &fakeSource{name: "fake", run: func(ctx context.Context, ready func()) error {
 			switch runs.Add(1) {
 			case 1:
@@ -102,7 +103,7 @@ func TestSupervisorStopTimesOutOnStuckSource(t *testing.T) {
 	w, _ := testWiring()
 	release := make(chan struct{})
 	defer close(release)
-	spec := sourceSpec{name: "stuck", build: func(*wiring, Config) (findings.Source, error) {
+	spec := sourceSpec{name: "stuck", build: func(*wiring, Config, sourceBase) (findings.Source, error) {
 		return &fakeSource{name: "stuck", run: func(ctx context.Context, ready func()) error {
 			ready()
 			<-release // ignores ctx
@@ -125,7 +126,7 @@ func TestSupervisorStopTimesOutOnStuckSource(t *testing.T) {
 // runs without it and is ready.
 func TestSupervisorUnavailableSourceIsNotAwaited(t *testing.T) {
 	w, _ := testWiring()
-	spec := sourceSpec{name: "later", build: func(*wiring, Config) (findings.Source, error) { return nil, nil }}
+	spec := sourceSpec{name: "later", build: func(*wiring, Config, sourceBase) (findings.Source, error) { return nil, nil }}
 	s := &supervisor{spec: spec, w: w, ready: newReadiness(), metrics: newAgentMetrics(), log: zap.NewNop()}
 	startSupervisor(context.Background(), s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -154,8 +155,8 @@ func TestReloadRestartsChangedSections(t *testing.T) {
 	shortBackoff(t)
 	var mu sync.Mutex
 	starts := map[string]int{}
-	fake := func(name string) func(*wiring, Config) (findings.Source, error) {
-		return func(w *wiring, _ Config) (findings.Source, error) {
+	fake := func(name string) func(*wiring, Config, sourceBase) (findings.Source, error) {
+		return func(w *wiring, _ Config, _ sourceBase) (findings.Source, error) {
 			return &fakeSource{name: name, run: func(ctx context.Context, ready func()) error {
 				mu.Lock()
 				starts[name]++
@@ -230,7 +231,7 @@ func TestReloadRestartsChangedSections(t *testing.T) {
 func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
 	w, _ := testWiring()
 	var calls atomic.Int32
-	spec := sourceSpec{name: "host", build: func(w *wiring, _ Config) (findings.Source, error) {
+	spec := sourceSpec{name: "host", build: func(w *wiring, _ Config, _ sourceBase) (findings.Source, error) {
 		w.OnDaemonReload(func() { calls.Add(1) })
 		return &fakeSource{name: "host"}, nil
 	}}
@@ -265,7 +266,7 @@ func TestReadyzNamesFailingSourceAndLastError(t *testing.T) {
 	w, _ := testWiring()
 	var heal atomic.Bool
 	var runs atomic.Int32
-	spec := sourceSpec{name: "audit", build: func(*wiring, Config) (findings.Source, error) {
+	spec := sourceSpec{name: "audit", build: func(*wiring, Config, sourceBase) (findings.Source, error) {
 		return &fakeSource{name: "audit", run: func(ctx context.Context, ready func()) error {
 			n := runs.Add(1)
 			if !heal.Load() {
@@ -314,7 +315,7 @@ func TestReadyzNamesFailingSourceAndLastError(t *testing.T) {
 func TestReadyzStartingSourceIsNotFailing(t *testing.T) {
 	w, _ := testWiring()
 	release := make(chan struct{})
-	spec := sourceSpec{name: "host", build: func(*wiring, Config) (findings.Source, error) {
+	spec := sourceSpec{name: "host", build: func(*wiring, Config, sourceBase) (findings.Source, error) {
 		return &fakeSource{name: "host", run: func(ctx context.Context, ready func()) error {
 			select {
 			case <-release:
@@ -376,5 +377,31 @@ func TestAgentReportsFailingSource(t *testing.T) {
 	_, metrics = getUntil(t, http.DefaultClient, base+"/metrics", time.Now().Add(5*time.Second))
 	if !contains(string(metrics), `dockward_source_up{source="audit"} 1`) {
 		t.Errorf("after recovery, /metrics lacks dockward_source_up{source=\"audit\"} 1:\n%s", grepLines(string(metrics), "dockward_source"))
+	}
+}
+
+// Every source's config section key is its package's Name, the name its
+// spec, sink scope and log lines use, and every section has a spec.
+func TestConfigSectionsAreSourceNames(t *testing.T) {
+	typ := reflect.TypeOf(Config{})
+	sections := map[string]any{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" {
+			sections[tag] = reflect.ValueOf(defaultConfig()).Field(i).Interface()
+		}
+	}
+	if len(sections) != len(sourceSpecs) {
+		t.Errorf("Config has sections %v, the agent has %d source specs", sections, len(sourceSpecs))
+	}
+	for _, spec := range sourceSpecs {
+		got, ok := sections[spec.name]
+		if !ok {
+			t.Errorf("source %q has no config section of that name", spec.name)
+			continue
+		}
+		if !reflect.DeepEqual(got, spec.section(defaultConfig())) {
+			t.Errorf("config section %q is not the section spec %q reads", spec.name, spec.name)
+		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 // order in which sources are built does not matter.
 type wiring struct {
 	log   *zap.Logger
-	reg   prometheus.Registerer // read by builders only; swapped per build under buildMu
+	reg   prometheus.Registerer // the root registry; each build gets a tracking wrapper of it
 	store *findings.Store
 
 	buildMu sync.Mutex // serialises source builds (see buildSource)

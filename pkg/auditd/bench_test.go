@@ -356,7 +356,7 @@ func BenchmarkLiveStorm(b *testing.B) {
 	for attempt := 0; ; attempt++ {
 		waitPIDFree(b) // an agent started by another package's tests
 		store := findings.NewStore(nil)
-		src, err = New(cfg, Options{Sink: store.SourceSink("audit")})
+		src, err = New(cfg, Deps{Sink: store.SourceSink(Name)})
 		if err != nil {
 			b.Fatal(err)
 		}

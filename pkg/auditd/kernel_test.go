@@ -156,10 +156,10 @@ func (l *liveSource) waitEvent(t *testing.T, timeout time.Duration, match func(s
 // startSource runs a source until the test ends and waits for ready. When
 // another audit daemon (an agent run by another package's tests) takes the
 // audit PID first, it waits for it to go and tries again.
-func startSource(t *testing.T, cfg Config, o Options) *liveSource {
+func startSource(t *testing.T, cfg Config, d Deps) *liveSource {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		l, err := tryStartSource(t, cfg, o)
+		l, err := tryStartSource(t, cfg, d)
 		if err == nil {
 			return l
 		}
@@ -171,12 +171,12 @@ func startSource(t *testing.T, cfg Config, o Options) *liveSource {
 	}
 }
 
-func tryStartSource(t *testing.T, cfg Config, o Options) (*liveSource, error) {
+func tryStartSource(t *testing.T, cfg Config, d Deps) (*liveSource, error) {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	l := &liveSource{store: findings.NewStore(nil), reg: prometheus.NewRegistry(), logs: logs}
-	o.Log, o.Registerer, o.Sink = zap.New(core), l.reg, l.store.SourceSink("audit")
-	src, err := New(cfg, o)
+	d.Log, d.Registerer, d.Sink = zap.New(core), l.reg, l.store.SourceSink(Name)
+	src, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 	expectKernelRestored(t)
 	path := testPath(t, "live")
 	wasDisabled := strings.Contains(testenv.Run(t, "auditctl", "-s"), "enabled 0\n")
-	l := startSource(t, unicastConfig(), Options{})
+	l := startSource(t, unicastConfig(), Deps{})
 	if l.src.Mode() != ModeUnicast {
 		t.Fatalf("mode %s", l.src.Mode())
 	}
@@ -343,7 +343,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 func TestUnicastReinstallsRemovedRule(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
-	l := startSource(t, unicastConfig(), Options{})
+	l := startSource(t, unicastConfig(), Deps{})
 	testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc")
 	deadline := time.Now().Add(3 * time.Second)
 	for !strings.Contains(testenv.Run(t, "auditctl", "-l"), "-w /etc/docker -p wa -k docker_etc") {
@@ -371,7 +371,7 @@ func TestUnicastKeepsOthersRules(t *testing.T) {
 		testenv.Run(t, "auditctl", "-W", "/tmp", "-p", "x", "-k", "not_dockward")
 	})
 	expectKernelRestored(t)
-	startSource(t, unicastConfig(), Options{})
+	startSource(t, unicastConfig(), Deps{})
 	rules := testenv.Run(t, "auditctl", "-l")
 	if strings.Count(rules, "-w /etc/docker -p wa -k docker_etc") != 1 || !strings.Contains(rules, "not_dockward") {
 		t.Fatalf("rules while running:\n%s", rules)
@@ -390,7 +390,7 @@ func TestContainerAttribution(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var asked []string
-	l := startSource(t, unicastConfig(), Options{ContainerName: func(id string) (string, bool) {
+	l := startSource(t, unicastConfig(), Deps{ContainerName: func(id string) (string, bool) {
 		mu.Lock()
 		asked = append(asked, id)
 		mu.Unlock()
@@ -431,7 +431,7 @@ func TestMulticastBesideUnicast(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
 	path := testPath(t, "mc")
-	uni := startSource(t, unicastConfig(), Options{})
+	uni := startSource(t, unicastConfig(), Deps{})
 	testenv.Run(t, "touch", path+"-before")
 	defer os.Remove(path + "-before")
 	if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path+"-before" }); !ok {
@@ -444,7 +444,7 @@ func TestMulticastBesideUnicast(t *testing.T) {
 		// A nested scope so the multicast source stops before the checks.
 		core, _ := observer.New(zap.DebugLevel)
 		store := findings.NewStore(nil)
-		src, err := New(mcfg, Options{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink("audit")})
+		src, err := New(mcfg, Deps{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink(Name)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +501,7 @@ func TestScanChangesNothing(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
 	store := findings.NewStore(nil)
-	src, err := New(DefaultConfig(), Options{Sink: store.SourceSink("audit")})
+	src, err := New(DefaultConfig(), Deps{Sink: store.SourceSink(Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +535,7 @@ func TestFileModeFollowsLog(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Mode = ModeFile
 	cfg.LogFile = log
-	l := startSource(t, cfg, Options{})
+	l := startSource(t, cfg, Deps{})
 	data, err := os.ReadFile("testdata/enriched.log")
 	if err != nil {
 		t.Fatal(err)
@@ -605,7 +605,7 @@ func TestAutoBesideAuditd(t *testing.T) {
 	withAuditd := kernelAuditState(t)
 	t.Logf("auditd ready at %s", time.Now().Format("05.000"))
 	// Explicit unicast refuses to take the PID from auditd.
-	uc, err := New(unicastConfig(), Options{Sink: findings.NewStore(nil).SourceSink("audit")})
+	uc, err := New(unicastConfig(), Deps{Sink: findings.NewStore(nil).SourceSink(Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +619,7 @@ func TestAutoBesideAuditd(t *testing.T) {
 		l := &liveSource{}
 		core, _ := observer.New(zap.DebugLevel)
 		store := findings.NewStore(nil)
-		src, err := New(cfg, Options{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink("audit")})
+		src, err := New(cfg, Deps{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink(Name)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -754,7 +754,7 @@ func TestFileModeWaitsForLog(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Mode = ModeFile
 	cfg.LogFile = log
-	l := startSource(t, cfg, Options{})
+	l := startSource(t, cfg, Deps{})
 	data, err := os.ReadFile("testdata/raw.log")
 	if err != nil {
 		t.Fatal(err)
@@ -777,7 +777,7 @@ func daemonMain() int {
 	defer stop()
 	cfg := DefaultConfig()
 	cfg.Mode = ModeUnicast
-	src, err := New(cfg, Options{Sink: findings.NewStore(nil).SourceSink("audit")})
+	src, err := New(cfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -838,12 +838,12 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	}
 	ucfg := unicastConfig()
 	ucfg.Watches = []WatchConfig{{Path: target, Key: "test_burst", Kind: KindData}}
-	startSource(t, ucfg, Options{})
+	startSource(t, ucfg, Deps{})
 
 	mcfg := DefaultConfig()
 	mcfg.Mode = ModeMulticast
 	mcfg.Watches = ucfg.Watches
-	src, err := New(mcfg, Options{Sink: findings.NewStore(nil).SourceSink("audit"), Registerer: prometheus.NewRegistry()})
+	src, err := New(mcfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -900,7 +900,7 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	if st0.Lost == 0 { // leave the kernel's counter as it was found
 		t.Cleanup(func() { testenv.Run(t, "auditctl", "--reset-lost") })
 	}
-	src, err := New(cfg, Options{Sink: findings.NewStore(nil).SourceSink("audit"), Registerer: prometheus.NewRegistry()})
+	src, err := New(cfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,15 @@ import (
 	"github.com/dockward/dockward/pkg/findings"
 )
 
-// Options are the source's collaborators, given by the agent's wiring.
-type Options struct {
-	Log        *zap.Logger
-	Registerer prometheus.Registerer
+// Name is the source's name: its config section, its /readyz and metric
+// label, the `source` field of its log lines and its findings' scope.
+const Name = "audit"
+
+// Deps is what the agent passes in: the collaborators every source gets
+// (Log, Registerer, Sink), then this source's own.
+type Deps struct {
+	Log        *zap.Logger           // nil: no logging
+	Registerer prometheus.Registerer // nil: metrics are not registered
 	Sink       findings.Sink
 	// ContainerName resolves a container ID to its name while the
 	// containers source runs; may be nil.
@@ -42,7 +47,7 @@ const DockerPIDFile = "/var/run/docker.pid"
 // Source is the audit source.
 type Source struct {
 	cfg     Config
-	o       Options
+	d       Deps
 	log     *zap.Logger
 	m       *metrics
 	watches []Watch
@@ -64,15 +69,15 @@ type Source struct {
 }
 
 // New builds the source from its config section.
-func New(cfg Config, o Options) (*Source, error) {
+func New(cfg Config, d Deps) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Sink == nil {
+	if d.Sink == nil {
 		return nil, errors.New("audit source: no findings sink")
 	}
-	if o.Log == nil {
-		o.Log = zap.NewNop()
+	if d.Log == nil {
+		d.Log = zap.NewNop()
 	}
 	ws := ResolveWatches(cfg)
 	var keys []string
@@ -89,17 +94,17 @@ func New(cfg Config, o Options) (*Source, error) {
 			keys = append(keys, b.Key)
 		}
 	}
-	m, err := newMetrics(o.Registerer, keys)
+	m, err := newMetrics(d.Registerer, keys)
 	if err != nil {
 		return nil, err
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	return &Source{cfg: cfg, o: o, log: o.Log, m: m, watches: ws,
+	return &Source{cfg: cfg, d: d, log: d.Log, m: m, watches: ws,
 		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline), rcvBuf: receiveBuffer}, nil
 }
 
 // Name implements findings.Source.
-func (s *Source) Name() string { return "audit" }
+func (s *Source) Name() string { return Name }
 
 // Watches returns the resolved watches, in kernel rule order.
 func (s *Source) Watches() []Watch { return append([]Watch(nil), s.watches...) }
@@ -276,7 +281,7 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 }
 
 func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
-	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.o.ContainerName,
+	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.d.ContainerName,
 		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Rootfs: s.cfg.Rootfs})
 	if err != nil {
 		return nil, err
@@ -465,11 +470,11 @@ func (s *Source) judgeCoverage(rules []KernelRule, enabled uint32) {
 			found = append(found, s.missing(c.Watch, "a rule covers "+c.Watch.Path+" but kernel audit is disabled").
 				With("covered_by_key", c.ByKey))
 		}
-		s.o.Sink.Set(scope, found)
+		s.d.Sink.Set(scope, found)
 	}
-	for _, sc := range s.o.Sink.Scopes() {
+	for _, sc := range s.d.Sink.Scopes() {
 		if strings.HasPrefix(sc, scopeWatchPrefix) && !current[sc] {
-			s.o.Sink.Set(sc, nil)
+			s.d.Sink.Set(sc, nil)
 		}
 	}
 }
@@ -488,13 +493,13 @@ func (s *Source) missing(w Watch, msg string) findings.Finding {
 // audit was first enabled and the kernel was not booted with audit=1.
 func (s *Source) judgeDaemon(enabled uint32) {
 	pid := 0
-	if s.o.DockerdPID != nil {
-		pid = s.o.DockerdPID()
+	if s.d.DockerdPID != nil {
+		pid = s.d.DockerdPID()
 	}
 	if pid == 0 {
 		pid = pidFromFile(filepath.Join(s.cfg.Rootfs, DockerPIDFile))
 	}
-	sink := s.o.Sink
+	sink := s.d.Sink
 	if pid == 0 {
 		sink.Set(scopeDaemon, nil)
 		return

@@ -208,7 +208,7 @@ func TestFileModeRotation(t *testing.T) {
 	cfg.Mode = ModeFile
 	cfg.LogFile = w.path
 	cfg.Watches = []WatchConfig{{Path: "/dockward-rotation-test", Key: "rotation_test", Kind: KindConfig}}
-	l := startSource(t, cfg, Options{})
+	l := startSource(t, cfg, Deps{})
 	serial := 0
 	writeEvents := func(k int) {
 		for i := 0; i < k; i++ {

@@ -302,7 +302,8 @@ func newHarness(t testing.TB, eng Engine, cfg Config, onReload func()) *harness 
 	h := &harness{store: findings.NewStore(log), reg: prometheus.NewRegistry(), logs: logs,
 		ready: make(chan struct{}), done: make(chan error, 1)}
 	h.reg.MustRegister(findings.NewCollector(h.store))
-	src, err := New(cfg, eng, h.store.SourceSink(Name), h.reg, log.With(zap.String("source", Name)), onReload)
+	src, err := New(cfg, Deps{Log: log.With(zap.String("source", Name)), Registerer: h.reg, Sink: h.store.SourceSink(Name),
+		Engine: eng, OnDaemonReload: onReload})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,12 +23,25 @@ import (
 	"github.com/dockward/dockward/pkg/findings"
 )
 
-// Name is the source's name in logs, config and /readyz.
+// Name is the source's name: its config section, its /readyz and metric
+// label, the `source` field of its log lines and its findings' scope.
 const Name = "containers"
 
 // maxPendingExecs bounds the exec details kept between exec_create and
 // exec_start; execs that are created and never started must not grow it.
 const maxPendingExecs = 4096
+
+// Deps is what the agent passes in: the collaborators every source gets
+// (Log, Registerer, Sink), then this source's own.
+type Deps struct {
+	Log        *zap.Logger           // nil: no logging
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Sink       findings.Sink
+	// Engine is the Docker Engine API (required).
+	Engine Engine
+	// OnDaemonReload, if not nil, is called on every daemon reload event.
+	OnDaemonReload func()
+}
 
 // Source is the container judge.
 type Source struct {
@@ -56,24 +69,24 @@ type containerInfo struct {
 	name, image, state string
 }
 
-// New builds the source and registers its metrics on reg. onDaemonReload,
-// if not nil, is called on every daemon reload event.
-func New(cfg Config, eng Engine, sink findings.Sink, reg prometheus.Registerer, log *zap.Logger, onDaemonReload func()) (*Source, error) {
+// New builds the source and registers its metrics on d.Registerer.
+func New(cfg Config, d Deps) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("containers config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	if eng == nil || sink == nil {
+	if d.Engine == nil || d.Sink == nil {
 		return nil, errors.New("containers: an engine and a findings sink are required")
 	}
+	log := d.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Source{cfg: cfg, eng: eng, sink: sink, log: log, onReload: onDaemonReload,
+	s := &Source{cfg: cfg, eng: d.Engine, sink: d.Sink, log: log, onReload: d.OnDaemonReload,
 		known: map[string]containerInfo{}, short: map[string]string{}, execs: map[string]container.ExecInspectResponse{}}
 	s.m = newMetrics(s.stateCounts)
-	if reg != nil {
-		if err := s.m.register(reg); err != nil {
+	if d.Registerer != nil {
+		if err := s.m.register(d.Registerer); err != nil {
 			return nil, fmt.Errorf("containers: register metrics: %w", err)
 		}
 	}

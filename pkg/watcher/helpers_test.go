@@ -159,7 +159,7 @@ func newHarness(t testing.TB, tr *tree, docker DockerAPI, mutate ...func(*Config
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{t: t, tree: tr, store: findings.NewStore(nil), reg: prometheus.NewRegistry(), cfg: cfg, logs: logs}
-	src, err := New(cfg, Deps{Docker: docker, Sink: h.store.SourceSink("host"), Registerer: h.reg, Log: zap.New(core)})
+	src, err := New(cfg, Deps{Log: zap.New(core), Registerer: h.reg, Sink: h.store.SourceSink(Name), Docker: docker})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -22,12 +22,17 @@ import (
 	"github.com/dockward/dockward/pkg/hostfs"
 )
 
-// Deps is what the agent passes in.
+// Name is the source's name: its config section, its /readyz and metric
+// label, the `source` field of its log lines and its findings' scope.
+const Name = "host"
+
+// Deps is what the agent passes in: the collaborators every source gets
+// (Log, Registerer, Sink), then this source's own.
 type Deps struct {
-	Docker     DockerAPI // nil: judge without GET /info
+	Log        *zap.Logger           // nil: no logging
+	Registerer prometheus.Registerer // nil: metrics are not registered
 	Sink       findings.Sink
-	Log        *zap.Logger
-	Registerer prometheus.Registerer
+	Docker     DockerAPI // nil: judge without GET /info
 }
 
 // Source is the host source (findings.Source).
@@ -64,8 +69,8 @@ func New(cfg Config, d Deps) (*Source, error) {
 	return &Source{cfg: cfg, log: log, s: newScanner(cfg, d.Docker, d.Sink, log, m), reload: make(chan struct{}, 1)}, nil
 }
 
-// Name is the source's name in logs, /readyz and config.
-func (src *Source) Name() string { return "host" }
+// Name implements findings.Source.
+func (src *Source) Name() string { return Name }
 
 // DockerdPID is the PID of the running dockerd as of the last judgement
 // (0 when unknown). Safe to call from any goroutine.
