@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dockward/dockward/deploy/internal/readme"
 )
 
 const readmePath = "../README.md"
@@ -21,51 +23,12 @@ func readReadme(t *testing.T) string {
 	return string(data)
 }
 
-// section returns the text under the heading line `heading` up to the next
-// heading of the same or a higher level, or "" when there is no such heading.
-func section(doc, heading string) string {
-	level := strings.Index(heading, " ")
-	lines := strings.Split(doc, "\n")
-	fence := false
-	start := -1
-	for i, l := range lines {
-		if strings.HasPrefix(l, "```") {
-			fence = !fence
-		}
-		if fence {
-			continue
-		}
-		if start < 0 {
-			if l == heading {
-				start = i + 1
-			}
-			continue
-		}
-		if n := strings.Index(l, " "); n > 0 && n <= level && strings.Trim(l[:n], "#") == "" {
-			return strings.Join(lines[start:i], "\n")
-		}
-	}
-	if start < 0 {
-		return ""
-	}
-	return strings.Join(lines[start:], "\n")
-}
-
-// shellBlocks returns the contents of the ```sh code blocks in text.
-func shellBlocks(text string) string {
-	var b strings.Builder
-	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(text, -1) {
-		b.WriteString(m[1])
-	}
-	return b.String()
-}
-
 // The README carries an install guide per placement, each with the commands
 // that install and start dockward from this repository's files, and a
 // section on alert routing.
 func TestReadmeInstallGuides(t *testing.T) {
 	doc := readReadme(t)
-	install := section(doc, "## Install")
+	install := readme.Section(doc, "## Install")
 	if install == "" {
 		t.Fatal(`README.md has no "## Install" section`)
 	}
@@ -94,19 +57,19 @@ func TestReadmeInstallGuides(t *testing.T) {
 		},
 	}
 	for heading, commands := range guides {
-		text := section(install, heading)
+		text := readme.Section(install, heading)
 		if text == "" {
 			t.Errorf("README.md's Install section has no %q guide", heading)
 			continue
 		}
-		sh := shellBlocks(text)
+		sh := readme.ShellBlocks(text)
 		for _, c := range commands {
 			if !strings.Contains(sh, c) {
 				t.Errorf("README.md %q: no sh block runs %q", heading, c)
 			}
 		}
 	}
-	routing := section(doc, "## Alert routing")
+	routing := readme.Section(doc, "## Alert routing")
 	if routing == "" {
 		t.Fatal(`README.md has no "## Alert routing" section`)
 	}

@@ -11,24 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
-	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dockward/dockward/deploy/internal/agentrun"
+	"github.com/dockward/dockward/deploy/internal/helmrender"
 )
 
 const (
@@ -39,14 +35,7 @@ const (
 )
 
 // rendered is one render of the chart, decoded.
-type rendered struct {
-	daemonSets      []appsv1.DaemonSet
-	services        []corev1.Service
-	serviceAccounts []corev1.ServiceAccount
-	configMaps      []corev1.ConfigMap
-	serviceMonitors []monitoringv1.ServiceMonitor
-	prometheusRules []monitoringv1.PrometheusRule
-}
+type rendered = helmrender.Objects
 
 func loadChart(t *testing.T) *chart.Chart {
 	t.Helper()
@@ -73,75 +62,11 @@ func readValues(t *testing.T, file string) map[string]any {
 // manifest strictly: an unknown or misspelt field fails the test.
 func render(t *testing.T, values map[string]any) rendered {
 	t.Helper()
-	c := loadChart(t)
-	vals, err := chartutil.ToRenderValues(c, values,
-		chartutil.ReleaseOptions{Name: "dockward", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
+	r, err := helmrender.Render(chartDir, values, "monitoring")
 	if err != nil {
-		t.Fatalf("building render values: %v", err)
+		t.Fatal(err)
 	}
-	files, err := engine.Render(c, vals)
-	if err != nil {
-		t.Fatalf("rendering chart: %v", err)
-	}
-	var out rendered
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if strings.HasSuffix(name, "NOTES.txt") {
-			continue
-		}
-		for _, doc := range releaseutil.SplitManifests(files[name]) {
-			if strings.TrimSpace(doc) == "" {
-				continue
-			}
-			decode(t, name, []byte(doc), &out)
-		}
-	}
-	return out
-}
-
-func decode(t *testing.T, name string, doc []byte, out *rendered) {
-	t.Helper()
-	var tm metav1.TypeMeta
-	if err := yaml.Unmarshal(doc, &tm); err != nil {
-		t.Fatalf("%s: not YAML: %v\n%s", name, err, doc)
-	}
-	strict := func(obj any) {
-		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
-			t.Fatalf("%s: %s does not decode strictly: %v\n%s", name, tm.Kind, err, doc)
-		}
-	}
-	switch tm.APIVersion + "/" + tm.Kind {
-	case "apps/v1/DaemonSet":
-		var o appsv1.DaemonSet
-		strict(&o)
-		out.daemonSets = append(out.daemonSets, o)
-	case "v1/Service":
-		var o corev1.Service
-		strict(&o)
-		out.services = append(out.services, o)
-	case "v1/ServiceAccount":
-		var o corev1.ServiceAccount
-		strict(&o)
-		out.serviceAccounts = append(out.serviceAccounts, o)
-	case "v1/ConfigMap":
-		var o corev1.ConfigMap
-		strict(&o)
-		out.configMaps = append(out.configMaps, o)
-	case "monitoring.coreos.com/v1/ServiceMonitor":
-		var o monitoringv1.ServiceMonitor
-		strict(&o)
-		out.serviceMonitors = append(out.serviceMonitors, o)
-	case "monitoring.coreos.com/v1/PrometheusRule":
-		var o monitoringv1.PrometheusRule
-		strict(&o)
-		out.prometheusRules = append(out.prometheusRules, o)
-	default:
-		t.Fatalf("%s: unexpected object %s %s; add it to the test's decoder", name, tm.APIVersion, tm.Kind)
-	}
+	return r
 }
 
 func lintChart(t *testing.T, values map[string]any) {
@@ -165,26 +90,26 @@ func TestHelmLintAllValues(t *testing.T) { lintChart(t, readValues(t, allValuesF
 
 func TestRenderDefaults(t *testing.T) {
 	r := render(t, nil)
-	if len(r.daemonSets) != 1 || len(r.services) != 1 || len(r.serviceAccounts) != 1 || len(r.configMaps) != 1 {
+	if len(r.DaemonSets) != 1 || len(r.Services) != 1 || len(r.ServiceAccounts) != 1 || len(r.ConfigMaps) != 1 {
 		t.Fatalf("defaults render %d DaemonSets, %d Services, %d ServiceAccounts, %d ConfigMaps; want one each",
-			len(r.daemonSets), len(r.services), len(r.serviceAccounts), len(r.configMaps))
+			len(r.DaemonSets), len(r.Services), len(r.ServiceAccounts), len(r.ConfigMaps))
 	}
-	if len(r.serviceMonitors)+len(r.prometheusRules) != 0 {
+	if len(r.ServiceMonitors)+len(r.PrometheusRules) != 0 {
 		t.Fatalf("ServiceMonitor and PrometheusRule are optional and off by default; got %d, %d",
-			len(r.serviceMonitors), len(r.prometheusRules))
+			len(r.ServiceMonitors), len(r.PrometheusRules))
 	}
-	cfg := agentConfig(t, r.configMaps[0])
+	cfg := agentConfig(t, r.ConfigMaps[0])
 	for _, section := range []string{"host", "audit"} {
 		if got := cfg[section]["rootfs"]; got != "/host" {
 			t.Errorf("config %s.rootfs = %v, want /host where the host's / is mounted", section, got)
 		}
 	}
-	ds := r.daemonSets[0]
+	ds := r.DaemonSets[0]
 	checkDaemonSet(t, ds)
 	if got := ds.Spec.Template.Spec.Containers[0].Image; got != "docker.io/dockward/dockward:0.1.0" {
 		t.Errorf("default image %q, want the chart's appVersion tag", got)
 	}
-	svc := r.services[0]
+	svc := r.Services[0]
 	if !reflect.DeepEqual(svc.Spec.Selector, ds.Spec.Selector.MatchLabels) {
 		t.Errorf("Service selector %v does not match the DaemonSet's pods %v", svc.Spec.Selector, ds.Spec.Selector.MatchLabels)
 	}
@@ -288,11 +213,11 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet) {
 
 func TestRenderAllOptionalValues(t *testing.T) {
 	r := render(t, readValues(t, allValuesFile))
-	if len(r.daemonSets) != 1 || len(r.serviceMonitors) != 1 || len(r.prometheusRules) != 1 || len(r.configMaps) != 1 {
+	if len(r.DaemonSets) != 1 || len(r.ServiceMonitors) != 1 || len(r.PrometheusRules) != 1 || len(r.ConfigMaps) != 1 {
 		t.Fatalf("all values render %d DaemonSets, %d ServiceMonitors, %d PrometheusRules, %d ConfigMaps; want one each",
-			len(r.daemonSets), len(r.serviceMonitors), len(r.prometheusRules), len(r.configMaps))
+			len(r.DaemonSets), len(r.ServiceMonitors), len(r.PrometheusRules), len(r.ConfigMaps))
 	}
-	ds := r.daemonSets[0]
+	ds := r.DaemonSets[0]
 	checkDaemonSet(t, ds)
 	c := ds.Spec.Template.Spec.Containers[0]
 	if want := "registry.example.internal/security/dockward@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"; c.Image != want {
@@ -306,24 +231,24 @@ func TestRenderAllOptionalValues(t *testing.T) {
 	if ds.Namespace != "security" || ds.Name != "dockward-agent" {
 		t.Errorf("DaemonSet %s/%s, want security/dockward-agent from the overrides", ds.Namespace, ds.Name)
 	}
-	if ds.Spec.Template.Spec.ServiceAccountName != "dockward-sa" || r.serviceAccounts[0].Name != "dockward-sa" {
+	if ds.Spec.Template.Spec.ServiceAccountName != "dockward-sa" || r.ServiceAccounts[0].Name != "dockward-sa" {
 		t.Errorf("service account name not applied")
 	}
 	if ds.Spec.Template.Annotations["checksum/config"] == "" {
 		t.Error("a config change must roll the pods: checksum/config annotation missing")
 	}
-	cfg := agentConfig(t, r.configMaps[0])
+	cfg := agentConfig(t, r.ConfigMaps[0])
 	if cfg["host"]["rootfs"] != "/host" || cfg["exemptions"] == nil || cfg["rules"] == nil {
 		t.Errorf("config %v must keep the given exemptions and rules and add host.rootfs", cfg)
 	}
-	sm := r.serviceMonitors[0]
+	sm := r.ServiceMonitors[0]
 	if sm.Namespace != "monitoring" || sm.Labels["release"] != "kube-prometheus-stack" {
 		t.Errorf("ServiceMonitor %s with labels %v, want namespace monitoring and the additional label", sm.Namespace, sm.Labels)
 	}
 	if sm.Spec.JobLabel != "app.kubernetes.io/name" || len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" {
 		t.Errorf("ServiceMonitor spec %+v", sm.Spec)
 	}
-	if got := r.services[0].Labels[sm.Spec.JobLabel]; got != "dockward" {
+	if got := r.Services[0].Labels[sm.Spec.JobLabel]; got != "dockward" {
 		t.Errorf("the Service's %s label is %q; the alert rules expect job=\"dockward\"", sm.Spec.JobLabel, got)
 	}
 }
@@ -357,7 +282,7 @@ func TestPrometheusRuleIsTheAlertsFile(t *testing.T) {
 		t.Fatalf("parsing %s: %v", alertsFile, err)
 	}
 	vals := map[string]any{"prometheusRules": map[string]any{"enabled": true}}
-	rules := render(t, vals).prometheusRules
+	rules := render(t, vals).PrometheusRules
 	if len(rules) != 1 {
 		t.Fatalf("prometheusRules.enabled rendered %d PrometheusRules", len(rules))
 	}
@@ -458,7 +383,7 @@ func agentConfig(t *testing.T, cm corev1.ConfigMap) map[string]map[string]any {
 // A rootfs given in values wins over the chart's /host.
 func TestConfigValuesWin(t *testing.T) {
 	r := render(t, map[string]any{"config": map[string]any{"host": map[string]any{"rootfs": "/rootfs", "rescan_interval": "1m"}}})
-	cfg := agentConfig(t, r.configMaps[0])
+	cfg := agentConfig(t, r.ConfigMaps[0])
 	if cfg["host"]["rootfs"] != "/rootfs" || cfg["host"]["rescan_interval"] != "1m" || cfg["audit"]["rootfs"] != "/host" {
 		t.Fatalf("config %v: the given host section must win, audit.rootfs default to /host", cfg)
 	}
@@ -473,7 +398,7 @@ func TestRenderedConfigLoadsInAgent(t *testing.T) {
 	// audit settings; its section is still parsed.
 	cfgVals := vals["config"].(map[string]any)
 	cfgVals["audit"] = map[string]any{"enabled": false}
-	cm := render(t, vals).configMaps[0]
+	cm := render(t, vals).ConfigMaps[0]
 	dir := t.TempDir()
 	bin, err := agentrun.Build(filepath.Join("..", ".."), dir)
 	if err != nil {
