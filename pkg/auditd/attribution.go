@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/dockward/dockward/pkg/auditd/record"
 )
 
 // userCache resolves uids to names once; audit events repeat the same few
@@ -57,7 +59,7 @@ func passwdName(path, uid string) (string, error) {
 // name returns the user name of uid, "unset" for the kernel's unset id,
 // and "" when the id has no name.
 func (c *userCache) name(uid int64) string {
-	if uid == unsetID {
+	if uid == record.UnsetID {
 		return "unset"
 	}
 	c.mu.Lock()

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/auditd/record"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -61,13 +62,13 @@ func writeBenchLog(path string, n int) (int, error) {
 		return 0, err
 	}
 	type rec struct {
-		h    Header
+		h    record.Header
 		name string
 		body string
 	}
 	var recs []rec
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		h, body, err := ParseLogLine(l)
+		h, body, err := record.ParseLogLine(l)
 		if err != nil {
 			return 0, fmt.Errorf("testdata/raw.log: %w", err)
 		}
@@ -147,7 +148,7 @@ func replayFile(path string) (records, events int, err error) {
 		return 0, 0, err
 	}
 	p.procRoot = "" // a replayed log: its processes are gone, do not look them up
-	p.onEvent = func(*Event, Watch, bool) { events++ }
+	p.onEvent = func(*record.Event, Watch, bool) { events++ }
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, err
@@ -270,14 +271,14 @@ func BenchmarkParseRecord(b *testing.B) {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	b.Run("dockward", func(b *testing.B) {
-		var ev Event
+		var ev record.Event
 		for i := 0; i < b.N; i++ {
-			h, body, err := ParseLogLine(lines[i%len(lines)])
+			h, body, err := record.ParseLogLine(lines[i%len(lines)])
 			if err != nil {
 				b.Fatal(err)
 			}
 			msg := &auparse.AuditMessage{RecordType: h.Type, Sequence: h.Serial, RawData: body}
-			BuildEvent([]*auparse.AuditMessage{msg}, &ev)
+			record.BuildEvent([]*auparse.AuditMessage{msg}, &ev)
 		}
 	})
 	b.Run("libaudit_header_only", func(b *testing.B) {

@@ -24,6 +24,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/auditd/rules"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -180,9 +182,9 @@ func tryStartSource(t *testing.T, cfg Config, d Deps) (*liveSource, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.onEvent = func(ev *Event, w Watch, expected bool) {
+	src.onEvent = func(ev *record.Event, w Watch, expected bool) {
 		c := *ev
-		c.Paths = append([]PathItem(nil), ev.Paths...)
+		c.Paths = append([]record.PathItem(nil), ev.Paths...)
 		l.mu.Lock()
 		l.evs = append(l.evs, seen{c, w.Key, expected})
 		l.mu.Unlock()
@@ -256,9 +258,12 @@ func ownAUID(t *testing.T) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, ok := parseID(strings.TrimSpace(string(b)))
-	if !ok {
-		t.Fatalf("loginuid %q", b)
+	id, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("loginuid %q: %v", b, err)
+	}
+	if id == 4294967295 || id < 0 { // never logged in
+		return record.UnsetID
 	}
 	return id
 }
@@ -450,7 +455,7 @@ func TestMulticastBesideUnicast(t *testing.T) {
 		}
 		var mu sync.Mutex
 		var got []string
-		src.onEvent = func(ev *Event, w Watch, expected bool) {
+		src.onEvent = func(ev *record.Event, w Watch, expected bool) {
 			mu.Lock()
 			got = append(got, ev.Path())
 			mu.Unlock()
@@ -623,9 +628,9 @@ func TestAutoBesideAuditd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src.onEvent = func(ev *Event, w Watch, expected bool) {
+		src.onEvent = func(ev *record.Event, w Watch, expected bool) {
 			l.mu.Lock()
-			l.evs = append(l.evs, seen{ev: Event{Paths: append([]PathItem(nil), ev.Paths...), CWD: ev.CWD}, key: w.Key})
+			l.evs = append(l.evs, seen{ev: record.Event{Paths: append([]record.PathItem(nil), ev.Paths...), CWD: ev.CWD}, key: w.Key})
 			l.mu.Unlock()
 		}
 		stop, err := runSource(t, src)
@@ -692,7 +697,7 @@ func TestCoverageFromKernelRules(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rules := [][]string{
+	auditctlRules := [][]string{
 		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + file, "-F", "perm=wa", "-k", "a"},
 		{"-a", "always,exit", "-F", "arch=b64", "-F", "dir=" + sub, "-F", "perm=w", "-k", "b"},
 		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + limited, "-F", "perm=wa", "-F", "auid>=1000", "-k", "c"},
@@ -701,7 +706,7 @@ func TestCoverageFromKernelRules(t *testing.T) {
 		// Limited to one syscall: writes through open() are not audited.
 		{"-a", "always,exit", "-F", "arch=b64", "-S", "chmod", "-F", "path=" + chmodOnly, "-F", "perm=wa", "-k", "f"},
 	}
-	for _, r := range rules {
+	for _, r := range auditctlRules {
 		testenv.Run(t, "auditctl", r...)
 		del := append([]string{"-d"}, r[1:]...)
 		if r[0] == "-w" {
@@ -714,7 +719,7 @@ func TestCoverageFromKernelRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctl.Close()
-	decoded, err := kernelRules(ctl)
+	decoded, err := rules.List(ctl)
 	if err != nil {
 		t.Fatalf("decoding the kernel's rules: %v", err)
 	}
@@ -734,8 +739,8 @@ func TestCoverageFromKernelRules(t *testing.T) {
 				i, d.Path, d.Keys, d.Restricted, path, ruleKeys, restricted)
 		}
 	}
-	ws := []Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly}}
-	cov := CheckCoverage(ws, decoded, func(string) bool { return true })
+	ws := []rules.Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly}}
+	cov := rules.CheckCoverage(ws, decoded, func(string) bool { return true })
 	want := []bool{true, true, false, false, false, false}
 	for i, c := range cov {
 		if c.Covered != want[i] {
@@ -847,8 +852,8 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
-	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
+	src.rcvBuf = 4096                                                                   // the kernel rounds it up to its minimum
+	src.onEvent = func(*record.Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
 	stop, err := runSource(t, src)
 	if err != nil {
 		t.Fatalf("multicast Run: %v", err)
@@ -904,8 +909,8 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.rcvBuf = 4096                                                            // the kernel rounds it up to its minimum
-	src.onEvent = func(*Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
+	src.rcvBuf = 4096                                                                   // the kernel rounds it up to its minimum
+	src.onEvent = func(*record.Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
 	stop, err := runSource(t, src)
 	if err != nil {
 		t.Fatalf("unicast Run: %v", err)

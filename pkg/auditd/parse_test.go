@@ -7,64 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockward/dockward/pkg/auditd/record"
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )
-
-func TestParseLogLineHeader(t *testing.T) {
-	cases := []struct {
-		name, line string
-		want       Header
-		body       string
-		err        bool
-	}{
-		{"raw syscall", `type=SYSCALL msg=audit(1795750621.280:2): arch=c000003e syscall=257`,
-			Header{Type: auparse.AUDIT_SYSCALL, Sec: 1795750621, Msec: 280, Serial: 2}, "arch=c000003e syscall=257", false},
-		{"eoe with trailing space", "type=EOE msg=audit(1795750621.280:2): \n",
-			Header{Type: auparse.AUDIT_EOE, Sec: 1795750621, Msec: 280, Serial: 2}, "", false},
-		{"node prefix", `node=web1 type=CWD msg=audit(1.001:4294967295): cwd="/"`,
-			Header{Type: auparse.AUDIT_CWD, Sec: 1, Msec: 1, Serial: 4294967295}, `cwd="/"`, false},
-		{"unknown numbered type", `type=UNKNOWN[1999] msg=audit(5.5:6): x=1`,
-			Header{Type: 1999, Sec: 5, Msec: 5, Serial: 6}, "x=1", false},
-		{"serial overflow", `type=CWD msg=audit(1.001:4294967296): cwd="/"`, Header{}, "", true},
-		{"no msg", `type=CWD audit(1.001:4): cwd="/"`, Header{}, "", true},
-		{"bad type", `type=NOPE msg=audit(1.001:4): x`, Header{}, "", true},
-		{"truncated stamp", `type=CWD msg=audit(1.001`, Header{}, "", true},
-		{"empty", "", Header{}, "", true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			h, body, err := ParseLogLine(c.line)
-			if (err != nil) != c.err {
-				t.Fatalf("err = %v, want error %v", err, c.err)
-			}
-			if err == nil && (h != c.want || body != c.body) {
-				t.Fatalf("got %+v %q, want %+v %q", h, body, c.want, c.body)
-			}
-		})
-	}
-}
-
-func TestDecodeString(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{`"/etc/docker"`, "/etc/docker"},
-		{"2F6574632F646F636B65722F646F636B7761726420636170207370616365", "/etc/docker/dockward cap space"},
-		{"746F756368002F6574632F646F636B65722F646F636B776172642D636170", "touch /etc/docker/dockward-cap"},
-		{"(null)", ""},
-		{"(none)", ""},
-	}
-	for _, c := range cases {
-		if got, ok := decodeString(c.in); !ok || got != c.want {
-			t.Errorf("decodeString(%q) = %q, %v; want %q", c.in, got, ok, c.want)
-		}
-	}
-	for _, bad := range []string{"ABC", "ZZ", "2F6G"} {
-		if _, ok := decodeString(bad); ok {
-			t.Errorf("decodeString(%q) accepted a malformed value", bad)
-		}
-	}
-}
 
 // testWatches is the watch list the recorded events were captured with.
 func testWatches() []Watch {
@@ -77,7 +24,7 @@ func testWatches() []Watch {
 }
 
 type seen struct {
-	ev       Event
+	ev       record.Event
 	key      string
 	expected bool
 }
@@ -98,9 +45,9 @@ func newTestPipeline(t testing.TB, ws []Watch) (*Pipeline, *metrics, *[]seen, *o
 		t.Fatal(err)
 	}
 	var out []seen
-	p.onEvent = func(ev *Event, w Watch, expected bool) {
+	p.onEvent = func(ev *record.Event, w Watch, expected bool) {
 		c := *ev
-		c.Paths = append([]PathItem(nil), ev.Paths...)
+		c.Paths = append([]record.PathItem(nil), ev.Paths...)
 		out = append(out, seen{c, w.Key, expected})
 	}
 	return p, m, &out, logs
@@ -166,7 +113,7 @@ func TestRecordedEvents(t *testing.T) {
 			touch := evs[0].ev
 			if touch.Serial != 2 || touch.Exe != "/usr/bin/touch" || touch.Comm != "touch" || touch.Syscall != "openat" ||
 				!touch.Success || touch.Exit != 3 || touch.PID != 13377 || touch.PPID != 13376 || touch.UID != 0 ||
-				touch.AUID != unsetID || touch.Path() != "/etc/docker/dockward-cap" || touch.Proctitle != "touch /etc/docker/dockward-cap" {
+				touch.AUID != record.UnsetID || touch.Path() != "/etc/docker/dockward-cap" || touch.Proctitle != "touch /etc/docker/dockward-cap" {
 				t.Errorf("touch event = %+v", touch)
 			}
 			if _, ok := byPath["/etc/docker/dockward cap space"]; !ok {
@@ -198,7 +145,7 @@ func TestRecordedEvents(t *testing.T) {
 			f := l.ContextMap()
 			actor, _ := f["actor"].(map[string]any)
 			if f["key"] != "docker_etc" || f["path"] != "/etc/docker/dockward-cap" || f["syscall"] != "openat" ||
-				f["success"] != true || actor["exe"] != "/usr/bin/touch" || actor["auid"] != int64(unsetID) ||
+				f["success"] != true || actor["exe"] != "/usr/bin/touch" || actor["auid"] != int64(record.UnsetID) ||
 				actor["auid_user"] != "unset" || actor["user"] != "root" || actor["ppid"] != int64(13376) {
 				t.Errorf("log fields = %v", f)
 			}
@@ -220,7 +167,7 @@ func TestEnrichedLog(t *testing.T) {
 		case "runc_bin":
 			runc++
 		}
-		if strings.ContainsRune(s.ev.Exe, enrichedSeparator) || strings.ContainsRune(s.ev.Key, enrichedSeparator) {
+		if strings.ContainsRune(s.ev.Exe, record.EnrichedSeparator) || strings.ContainsRune(s.ev.Key, record.EnrichedSeparator) {
 			t.Errorf("serial %d: interpreted fields leaked into raw ones: %+v", s.ev.Serial, s.ev)
 		}
 	}

@@ -1,27 +1,26 @@
 package auditd
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
-	"github.com/elastic/go-libaudit/v2/auparse"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/dockward/dockward/pkg/auditd/reassembly"
+	"github.com/dockward/dockward/pkg/auditd/record"
 )
 
-// Pipeline turns raw records into classified events: header parse,
-// reassembly (go-libaudit's Reassembler), field parse, classification
-// against the watches' expected writers, then a counter increment and, for
+// Pipeline turns raw records into classified events: the reassembly
+// stream (header parse, reassembly, field parse), then classification
+// against the watches' expected writers, a counter increment and, for
 // unexpected writers, one log line with every actor field. It is not safe
 // for concurrent use: one goroutine feeds it and calls Maintain.
 type Pipeline struct {
+	*reassembly.Stream
 	watches  []Watch
 	byKey    map[string]int
 	expected map[string]map[string]bool
-	reasm    *libaudit.Reassembler
-	gaps     *gapTracker
 	m        *metrics
 	log      *zap.Logger
 	users    *userCache
@@ -34,11 +33,9 @@ type Pipeline struct {
 	// added or removed), so unicast mode can check its rules at once.
 	onConfigChange func()
 	// onEvent, when set, sees every classified event (tests).
-	onEvent func(ev *Event, w Watch, expected bool)
+	onEvent func(ev *record.Event, w Watch, expected bool)
 
-	ev              Event
-	reported, lateN uint64
-	limit           *logLimiter
+	limit *logLimiter
 }
 
 // logLimiter bounds the unexpected-event lines per watch key: a burst,
@@ -94,22 +91,14 @@ type PipelineOptions struct {
 	Rootfs string
 }
 
-// maxInFlight is how many events the reassembler holds while waiting for
-// their last record; beyond it the oldest is emitted as it is.
-const maxInFlight = 256
-
 func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
-	}
-	if o.ReassemblyTimeout <= 0 {
-		o.ReassemblyTimeout = 2 * time.Second
 	}
 	p := &Pipeline{
 		watches:       ws,
 		byKey:         map[string]int{},
 		expected:      map[string]map[string]bool{},
-		gaps:          newGapTracker(),
 		m:             m,
 		log:           o.Log,
 		users:         newUserCache(o.Rootfs),
@@ -130,113 +119,27 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 			set[e] = true
 		}
 	}
-	r, err := libaudit.NewReassembler(maxInFlight, o.ReassemblyTimeout, p)
+	st, err := reassembly.New(reassembly.Options{
+		Counters: reassembly.Counters{Records: m.records, ParseErrors: m.parseErrors,
+			SequenceGaps: m.sequenceGaps, LateRecords: m.lateRecords},
+		Timeout: o.ReassemblyTimeout,
+		OnEvent: p.classify,
+		OnConfigChange: func() {
+			if p.onConfigChange != nil {
+				p.onConfigChange()
+			}
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("audit reassembler: %w", err)
+		return nil, err
 	}
-	p.reasm = r
+	p.Stream = st
 	return p, nil
 }
 
-// PushKernel feeds one netlink record. data is copied.
-func (p *Pipeline) PushKernel(typ auparse.AuditMessageType, data []byte) {
-	p.m.records.Inc()
-	h, body, err := ParseStamp(typ, string(data))
-	if err != nil {
-		p.m.parseErrors.Inc()
-		return
-	}
-	p.push(h, body)
-}
-
-// PushLine feeds one auditd log line (RAW or ENRICHED).
-func (p *Pipeline) PushLine(line string) {
-	p.m.records.Inc()
-	h, body, err := ParseLogLine(line)
-	if err != nil {
-		if err != errEmptyLine {
-			p.m.parseErrors.Inc()
-		}
-		return
-	}
-	p.push(h, body)
-}
-
-func (p *Pipeline) push(h Header, body string) {
-	msg := &auparse.AuditMessage{
-		RecordType: h.Type,
-		Timestamp:  time.Unix(h.Sec, int64(h.Msec)*int64(time.Millisecond)),
-		Sequence:   h.Serial,
-		RawData:    body,
-	}
-	p.reasm.PushMessage(msg)
-	// Only the records the kernel writes at syscall exit (SYSCALL and what
-	// follows it) are ended by an EOE. Any other record (CONFIG_CHANGE,
-	// EVENT_LISTENER, AVC, USER_*...) is an event of its own, or was written
-	// during a syscall before its SYSCALL record: end it now rather than
-	// after the reassembly timeout, which would hold every later event back
-	// (the reassembler emits in serial order).
-	if h.Type != typeEOE && !exitRecord(h.Type) {
-		p.reasm.PushMessage(&auparse.AuditMessage{RecordType: typeEOE, Sequence: h.Serial, Timestamp: msg.Timestamp})
-	}
-}
-
-// exitRecord reports whether the kernel writes records of type t at
-// syscall exit, after SYSCALL and before EOE (audit_log_exit).
-func exitRecord(t auparse.AuditMessageType) bool {
-	switch t {
-	case auparse.AUDIT_SYSCALL, auparse.AUDIT_PATH, auparse.AUDIT_IPC, auparse.AUDIT_SOCKETCALL,
-		auparse.AUDIT_SOCKADDR, auparse.AUDIT_CWD, auparse.AUDIT_EXECVE, auparse.AUDIT_IPC_SET_PERM,
-		auparse.AUDIT_MQ_OPEN, auparse.AUDIT_MQ_SENDRECV, auparse.AUDIT_MQ_NOTIFY, auparse.AUDIT_MQ_GETSETATTR,
-		auparse.AUDIT_FD_PAIR, auparse.AUDIT_OBJ_PID, auparse.AUDIT_BPRM_FCAPS, auparse.AUDIT_CAPSET,
-		auparse.AUDIT_MMAP, auparse.AUDIT_PROCTITLE, auparse.AUDIT_KERN_MODULE:
-		return true
-	}
-	switch t {
-	case 1332, 1333, 1337: // TIME_INJOFFSET, TIME_ADJNTPVAL, OPENAT2
-		return true
-	}
-	return false
-}
-
-// Maintain emits events whose last record is overdue.
-func (p *Pipeline) Maintain() { _ = p.reasm.Maintain() }
-
-// Close emits everything held and counts serials still missing as lost.
-func (p *Pipeline) Close() {
-	_ = p.reasm.Close()
-	p.gaps.flush()
-	p.syncGaps()
-}
-
-// EventsLost implements libaudit.Stream. The reassembler's figure wraps to
-// about 2^32 for a single out-of-order serial, so it is not used; gaps are
-// counted by the pipeline's own tracker.
-func (p *Pipeline) EventsLost(int) {}
-
-// ReassemblyComplete implements libaudit.Stream.
-func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
-	if len(msgs) == 0 {
-		return
-	}
-	// auditd stamps its own records (DAEMON_START, _ROTATE, _END...) with
-	// its own counter; only the kernel's serials can have gaps.
-	if t := msgs[0].RecordType; t < auparse.AUDIT_DAEMON_START || t > auparse.AUDIT_LAST_DAEMON {
-		p.gaps.observe(msgs[0].Sequence)
-		p.syncGaps()
-	}
-	for _, m := range msgs {
-		if m.RecordType == typeConfig && p.onConfigChange != nil {
-			p.onConfigChange()
-		}
-	}
-	if bad := BuildEvent(msgs, &p.ev); bad > 0 {
-		p.m.parseErrors.Add(float64(bad))
-	}
-	ev := &p.ev
-	if !ev.HasSyscall {
-		return
-	}
+// classify judges one event against the watches: the watch it belongs to,
+// whether its writer is expected there, the counter and the log line.
+func (p *Pipeline) classify(ev *record.Event) {
 	var path string
 	if _, known := p.byKey[ev.Key]; !known {
 		path = ev.Path() // only keyless events need the path to classify
@@ -254,18 +157,6 @@ func (p *Pipeline) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 	}
 	if !expected {
 		p.logUnexpected(ev, w)
-	}
-}
-
-// syncGaps moves the tracker's totals into the counters.
-func (p *Pipeline) syncGaps() {
-	if d := p.gaps.lost - p.reported; d > 0 {
-		p.m.sequenceGaps.Add(float64(d))
-		p.reported = p.gaps.lost
-	}
-	if d := p.gaps.late - p.lateN; d > 0 {
-		p.m.lateRecords.Add(float64(d))
-		p.lateN = p.gaps.late
 	}
 }
 
@@ -310,7 +201,7 @@ func shortID(id string) string {
 
 // attribute resolves the actor of an event: names (cached) and, when the
 // process or its parent lives in a container cgroup, the container.
-func (p *Pipeline) attribute(ev *Event) Actor {
+func (p *Pipeline) attribute(ev *record.Event) Actor {
 	a := Actor{Exe: ev.Exe, Comm: ev.Comm, PID: ev.PID, PPID: ev.PPID, UID: ev.UID, AUID: ev.AUID,
 		User: ev.UIDName, AUIDUser: ev.AUIDName}
 	if a.User == "" {
@@ -335,7 +226,7 @@ func (p *Pipeline) attribute(ev *Event) Actor {
 
 // logUnexpected writes the one log line of an event by an unexpected
 // writer: error for binaries, warn for configuration and state.
-func (p *Pipeline) logUnexpected(ev *Event, w Watch) {
+func (p *Pipeline) logUnexpected(ev *record.Event, w Watch) {
 	level := zapcore.WarnLevel
 	if w.Kind == KindBinary {
 		level = zapcore.ErrorLevel

@@ -9,6 +9,8 @@ import (
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"go.uber.org/zap"
+
+	"github.com/dockward/dockward/pkg/auditd/rules"
 )
 
 // session is dockward acting as the audit daemon (unicast mode). It
@@ -101,7 +103,7 @@ func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error)
 // installRules adds a rule for every watch whose directory exists, unless
 // an identical rule is already there (then it is someone else's to keep).
 func (ss *session) installRules() error {
-	existing, err := kernelRules(ss.ctl)
+	existing, err := rules.List(ss.ctl)
 	if err != nil {
 		return fmt.Errorf("audit unicast: %w", err)
 	}
@@ -112,12 +114,12 @@ func (ss *session) installRules() error {
 		if hasOwn(existing, w) {
 			continue
 		}
-		wire, err := BuildRule(w)
+		wire, err := rules.Build(w.rule())
 		if err != nil {
 			return err
 		}
 		if err := ss.ctl.AddRule(wire); err != nil {
-			if err.Error() == errRuleExists.Error() {
+			if err.Error() == rules.ErrExists.Error() {
 				continue
 			}
 			return fmt.Errorf("audit unicast: adding the rule for %s: %w", w.Path, err)
@@ -127,9 +129,9 @@ func (ss *session) installRules() error {
 	return nil
 }
 
-func hasOwn(rules []KernelRule, w Watch) bool {
-	for _, r := range rules {
-		if ownRule(r, w) {
+func hasOwn(krules []rules.Rule, w Watch) bool {
+	for _, r := range krules {
+		if r.BuiltFor(w.rule()) {
 			return true
 		}
 	}
@@ -138,14 +140,14 @@ func hasOwn(rules []KernelRule, w Watch) bool {
 
 // reinstall adds back any installed rule missing from rules, reporting
 // whether it changed anything.
-func (ss *session) reinstall(rules []KernelRule) bool {
+func (ss *session) reinstall(krules []rules.Rule) bool {
 	changed := false
 	for _, ir := range ss.installed {
-		if hasOwn(rules, ir.watch) {
+		if hasOwn(krules, ir.watch) {
 			continue
 		}
 		err := ss.ctl.AddRule(ir.wire)
-		if err != nil && err.Error() != errRuleExists.Error() {
+		if err != nil && err.Error() != rules.ErrExists.Error() {
 			ss.s.log.Error("an audit rule dockward installed was removed and cannot be reinstalled",
 				zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path), zap.Error(err))
 			continue

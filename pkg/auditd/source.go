@@ -14,12 +14,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/auditd/reassembly"
+	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/auditd/rules"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -63,8 +67,9 @@ type Source struct {
 	lastLost  uint32
 
 	// onEvent, when set before Run, sees every classified event (tests).
-	onEvent func(ev *Event, w Watch, expected bool)
-	// rcvBuf is the receive buffer asked for (receiveBuffer; tests shrink it).
+	onEvent func(ev *record.Event, w Watch, expected bool)
+	// rcvBuf is the receive buffer asked for (reassembly.ReceiveBuffer;
+	// tests shrink it).
 	rcvBuf int
 }
 
@@ -100,7 +105,7 @@ func New(cfg Config, d Deps) (*Source, error) {
 	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	return &Source{cfg: cfg, d: d, log: d.Log, m: m, watches: ws,
-		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline), rcvBuf: receiveBuffer}, nil
+		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline), rcvBuf: reassembly.ReceiveBuffer}, nil
 }
 
 // Name implements findings.Source.
@@ -294,7 +299,7 @@ func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
 // follow receives from events until ctx is done, while a second goroutine
 // polls the kernel status and checks the rules on ctl.
 func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ctl *libaudit.AuditClient, sess *session) error {
-	if err := tuneSocket(events, s.rcvBuf); err != nil {
+	if err := reassembly.TuneSocket(events, s.rcvBuf); err != nil {
 		return fmt.Errorf("audit %s: %w", mode, err)
 	}
 	checkNow := make(chan struct{}, 1)
@@ -318,7 +323,7 @@ func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ct
 	// backlog and counted as lost.
 	rctx, rcancel := context.WithCancel(context.Background())
 	received := make(chan struct{})
-	go func() { defer close(received); s.receiveLoop(rctx, events, p) }()
+	go func() { defer close(received); reassembly.Receive(rctx, events, p.Stream, s.receiveFailed()) }()
 	s.m.setMode(mode, true)
 	ready()
 	select {
@@ -336,6 +341,30 @@ func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ct
 	p.Close()
 	s.m.setMode(mode, false)
 	return err
+}
+
+// receiveFailed counts receive errors by reason and logs at most one line
+// every 10s about them.
+func (s *Source) receiveFailed() func(error) {
+	var lastWarn time.Time
+	return func(err error) {
+		enobufs := errors.Is(err, syscall.ENOBUFS)
+		reason := reasonOther
+		if enobufs {
+			reason = reasonENOBUFS
+		}
+		s.m.receiveErrors.WithLabelValues(reason).Inc()
+		if time.Since(lastWarn) <= 10*time.Second {
+			return
+		}
+		lastWarn = time.Now()
+		if enobufs {
+			s.log.Warn("audit records dropped: the receive buffer overflowed (ENOBUFS)",
+				zap.String("hint", "dockward_audit_receive_errors_total{reason=\"enobufs\"} counts every occurrence"))
+			return
+		}
+		s.log.Warn("receiving from the audit socket failed", zap.Error(err))
+	}
 }
 
 // checkOnce runs every control-socket judgement once.
@@ -415,34 +444,17 @@ func (s *Source) observeStatus(st *libaudit.AuditStatus, sess *session) {
 // checkRules reads and decodes the kernel's rules, reinstalls any of
 // dockward's own that disappeared (unicast), and judges coverage.
 func (s *Source) checkRules(ctl *libaudit.AuditClient, sess *session, enabled uint32) error {
-	rules, err := kernelRules(ctl)
+	krules, err := rules.List(ctl)
 	if err != nil {
 		return err
 	}
-	if sess != nil && sess.reinstall(rules) {
-		if rules, err = kernelRules(ctl); err != nil {
+	if sess != nil && sess.reinstall(krules) {
+		if krules, err = rules.List(ctl); err != nil {
 			return err
 		}
 	}
-	s.judgeCoverage(rules, enabled)
+	s.judgeCoverage(krules, enabled)
 	return nil
-}
-
-// kernelRules lists and decodes the kernel's rules.
-func kernelRules(ctl *libaudit.AuditClient) ([]KernelRule, error) {
-	wires, err := ctl.GetRules()
-	if err != nil {
-		return nil, fmt.Errorf("listing the kernel's audit rules: %w", err)
-	}
-	out := make([]KernelRule, 0, len(wires))
-	for _, w := range wires {
-		r, err := DecodeRule(w)
-		if err != nil {
-			return nil, fmt.Errorf("decoding a kernel audit rule: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }
 
 const (
@@ -452,22 +464,23 @@ const (
 
 // judgeCoverage reports audit.watch_missing for every existing watched
 // path no kernel rule covers, one scope per watch.
-func (s *Source) judgeCoverage(rules []KernelRule, enabled uint32) {
+func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 	exists := func(p string) bool {
 		_, err := os.Lstat(filepath.Join(s.cfg.Rootfs, p))
 		return err == nil
 	}
 	current := map[string]bool{}
-	for _, c := range CheckCoverage(s.watches, rules, exists) {
-		scope := scopeWatchPrefix + c.Watch.Path
+	for i, c := range rules.CheckCoverage(ruleWatches(s.watches), krules, exists) {
+		w := s.watches[i]
+		scope := scopeWatchPrefix + w.Path
 		current[scope] = true
 		var found []findings.Finding
 		switch {
 		case !c.Exists:
 		case !c.Covered:
-			found = append(found, s.missing(c.Watch, "no kernel audit rule covers "+c.Watch.Path))
+			found = append(found, s.missing(w, "no kernel audit rule covers "+w.Path))
 		case enabled == 0:
-			found = append(found, s.missing(c.Watch, "a rule covers "+c.Watch.Path+" but kernel audit is disabled").
+			found = append(found, s.missing(w, "a rule covers "+w.Path+" but kernel audit is disabled").
 				With("covered_by_key", c.ByKey))
 		}
 		s.d.Sink.Set(scope, found)

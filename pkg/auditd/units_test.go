@@ -12,40 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/auditd/record"
 )
 
 func counterValue(t testing.TB, c prometheus.Collector) float64 {
 	t.Helper()
 	return testutil.ToFloat64(c)
-}
-
-func TestGapTracker(t *testing.T) {
-	cases := []struct {
-		name       string
-		serials    []uint32
-		lost, late uint64
-	}{
-		{"in order", []uint32{5, 6, 7, 8}, 0, 0},
-		{"one missing", []uint32{5, 6, 8, 9}, 1, 0},
-		{"out of order is late, not lost", []uint32{10, 12, 11, 13}, 0, 1},
-		{"duplicate serial", []uint32{10, 10, 11}, 0, 0},
-		{"wrap around", []uint32{4294967294, 4294967295, 0, 2}, 1, 0},
-		{"new sequence after reboot", []uint32{900000000, 900000001, 3, 4}, 0, 0},
-		{"huge jump", []uint32{1, 1 + 200000}, 199999, 0},
-		{"late inside a range", []uint32{1, 10, 5, 4, 9, 2, 11}, 4, 4},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			g := newGapTracker()
-			for _, s := range c.serials {
-				g.observe(s)
-			}
-			g.flush()
-			if g.lost != c.lost || g.late != c.late {
-				t.Fatalf("lost %d late %d, want %d and %d", g.lost, g.late, c.lost, c.late)
-			}
-		})
-	}
 }
 
 // TestOutOfOrderSerialNoBogusLoss delivers serial 11 after 12 has been
@@ -80,68 +52,6 @@ func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
 	if got := counterValue(t, m2.sequenceGaps); got != 2 {
 		t.Errorf("sequence gaps = %v, want 2 (serials 101, 102)", got)
 	}
-}
-
-func TestRuleBuildDecodeCoverage(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "daemon.json")
-	if err := os.WriteFile(file, []byte("{}"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	spaced := filepath.Join(dir, "a b")
-	for _, w := range []Watch{{Path: dir, Key: "docker_etc"}, {Path: file, Key: "docker_daemon_json"}, {Path: spaced, Key: "x"}} {
-		wire, err := BuildRule(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := DecodeRule(wire)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Path != w.Path || r.Dir != (w.Path == dir) || r.Perm != permWrite|permAttr || !r.HasKey(w.Key) || r.Restricted || !r.AllSyscalls {
-			t.Errorf("%s: decoded %+v", w.Path, r)
-		}
-		if !ownRule(r, w) || !r.Covers(w.Path) {
-			t.Errorf("%s: own rule not recognised or not covering", w.Path)
-		}
-	}
-	dirRule, _ := DecodeRule(mustBuild(t, Watch{Path: dir, Key: "k"}))
-	fileRule, _ := DecodeRule(mustBuild(t, Watch{Path: file, Key: "k"}))
-	if !dirRule.Covers(file) || !dirRule.Covers(dir) {
-		t.Error("a dir= rule must cover its directory and what is in it")
-	}
-	if fileRule.Covers(dir) || fileRule.Covers(file+".bak") {
-		t.Error("a path= rule covers only its path")
-	}
-	readOnly := fileRule
-	readOnly.Perm = 4 // -p r
-	if readOnly.Covers(file) {
-		t.Error("a read-only rule does not audit writes")
-	}
-	restricted := fileRule
-	restricted.Restricted = true
-	if restricted.Covers(file) {
-		t.Error("a rule limited to some processes does not cover the path")
-	}
-	cov := CheckCoverage([]Watch{{Path: file}, {Path: "/elsewhere"}}, []KernelRule{dirRule},
-		func(p string) bool { return p == file })
-	if !cov[0].Covered || cov[0].ByKey != "k" || cov[1].Covered || cov[1].Exists {
-		t.Errorf("coverage = %+v", cov)
-	}
-	for _, bad := range [][]byte{nil, make([]byte, 100), append(make([]byte, ruleHeaderBytes-4), 0xff, 0xff, 0, 0)} {
-		if _, err := DecodeRule(bad); err == nil {
-			t.Errorf("DecodeRule accepted %d malformed bytes", len(bad))
-		}
-	}
-}
-
-func mustBuild(t *testing.T, w Watch) []byte {
-	t.Helper()
-	b, err := BuildRule(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestResolveWatchesOrderAndBinaries(t *testing.T) {
@@ -398,34 +308,6 @@ func TestLoneRecordDoesNotHoldEvents(t *testing.T) {
 	p.Close()
 }
 
-func TestRelativeNames(t *testing.T) {
-	cases := []struct {
-		name string
-		ev   Event
-		want string
-	}{
-		{"absolute", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker/x", "CREATE"}}}, "/etc/docker/x"},
-		{"parent recorded", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker", "PARENT"}, {"x", "CREATE"}}}, "/etc/docker/x"},
-		{"relative to cwd", Event{CWD: "/etc/docker", Paths: []PathItem{{"x", "NORMAL"}}}, "/etc/docker/x"},
-		{"relative to a directory fd", Event{CWD: "/", DirFD: true, Paths: []PathItem{{"lower", "NORMAL"}}}, "lower"},
-	}
-	for _, c := range cases {
-		if got := c.ev.Path(); got != c.want {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
-		}
-	}
-	var ev Event
-	ev.syscallFields(`arch=c000003e syscall=257 a0=5 a1=0`)
-	if !ev.DirFD {
-		t.Error("openat with a directory fd not recognised")
-	}
-	ev = Event{}
-	ev.syscallFields(`arch=c000003e syscall=257 a0=ffffff9c a1=0`)
-	if ev.DirFD {
-		t.Error("openat with AT_FDCWD taken as a directory fd")
-	}
-}
-
 // TestUnexpectedLinesRateLimited: a storm of unexpected writes is fully
 // counted but logged only up to the per-key limit, and the next line
 // says how many were left out.
@@ -463,7 +345,7 @@ func TestUserNamesFromRootfs(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"), 0o644)
 	c := newUserCache(root)
-	if c.name(1000) != "alice" || c.name(0) != "root" || c.name(4242) != "" || c.name(unsetID) != "unset" {
+	if c.name(1000) != "alice" || c.name(0) != "root" || c.name(4242) != "" || c.name(record.UnsetID) != "unset" {
 		t.Fatalf("names: %q %q %q", c.name(1000), c.name(0), c.name(4242))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dockward/dockward/pkg/auditd/rules"
 )
 
 // WatchKind says what a watched path is, which sets how loudly an
@@ -28,6 +30,18 @@ type Watch struct {
 	// Expected are the executables (absolute paths as the kernel reports
 	// them in exe=) whose writes are routine for this watch.
 	Expected []string
+}
+
+// rule is the kernel rule part of the watch.
+func (w Watch) rule() rules.Watch { return rules.Watch{Path: w.Path, Key: w.Key} }
+
+// ruleWatches is the kernel rule part of every watch, in order.
+func ruleWatches(ws []Watch) []rules.Watch {
+	out := make([]rules.Watch, len(ws))
+	for i, w := range ws {
+		out[i] = w.rule()
+	}
+	return out
 }
 
 // builtinWatch describes one CIS 1.1.x watch before its path is resolved.
@@ -193,7 +207,7 @@ func orderWatches(ws []Watch) []Watch {
 		}
 		placed[i] = true
 		for j := range ws {
-			if j != i && !placed[j] && under(ws[j].Path, ws[i].Path) {
+			if j != i && !placed[j] && rules.Under(ws[j].Path, ws[i].Path) {
 				place(j)
 			}
 		}
@@ -203,14 +217,6 @@ func orderWatches(ws []Watch) []Watch {
 		place(i)
 	}
 	return out
-}
-
-// under reports whether path lies strictly inside dir.
-func under(path, dir string) bool {
-	if dir == "/" {
-		return path != "/"
-	}
-	return strings.HasPrefix(path, dir+"/")
 }
 
 // watchFor finds the watch an event belongs to: by the rule key it
@@ -223,7 +229,7 @@ func watchFor(ws []Watch, byKey map[string]int, key, path string) (Watch, bool) 
 		return Watch{}, false
 	}
 	for _, w := range ws {
-		if w.Path == path || under(path, w.Path) {
+		if w.Path == path || rules.Under(path, w.Path) {
 			return w, true
 		}
 	}

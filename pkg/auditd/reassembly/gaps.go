@@ -1,4 +1,4 @@
-package auditd
+package reassembly
 
 // gapTracker counts serials that never arrived. go-libaudit's reassembler
 // computes its own loss as `seq - lastSeq - 1` in uint32, so a single late

@@ -1,4 +1,4 @@
-package auditd
+package reassembly
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,10 +16,10 @@ import (
 // and to run reassembly maintenance.
 const receiveWake = 200 * time.Millisecond
 
-// receiveBuffer is the socket buffer asked for. In multicast mode a full
+// ReceiveBuffer is the socket buffer to ask for. In multicast mode a full
 // buffer drops records (ENOBUFS); in unicast mode it pushes them back into
 // the kernel's backlog, which is bounded too.
-const receiveBuffer = 16 << 20
+const ReceiveBuffer = 16 << 20
 
 // socketFD returns the descriptor of a go-libaudit client's netlink socket,
 // which the library keeps unexported; it is needed for a receive timeout
@@ -37,9 +36,10 @@ func socketFD(c *libaudit.AuditClient) (int, error) {
 	return int(f.Int()), nil
 }
 
-// tuneSocket sets a receive timeout and, when rcvbuf > 0, the receive
-// buffer (SO_RCVBUFFORCE when permitted, else SO_RCVBUF up to rmem_max).
-func tuneSocket(c *libaudit.AuditClient, rcvbuf int) error {
+// TuneSocket sets a receive timeout on c's socket, so Receive can notice
+// shutdown on a quiet socket, and, when rcvbuf > 0, the receive buffer
+// (SO_RCVBUFFORCE when permitted, else SO_RCVBUF up to rmem_max).
+func TuneSocket(c *libaudit.AuditClient, rcvbuf int) error {
 	fd, err := socketFD(c)
 	if err != nil {
 		return err
@@ -58,11 +58,14 @@ func tuneSocket(c *libaudit.AuditClient, rcvbuf int) error {
 	return nil
 }
 
-// receiveLoop feeds every record from c into p until ctx is done. tick runs
-// on the same goroutine at least every receiveWake.
-func (s *Source) receiveLoop(ctx context.Context, c *libaudit.AuditClient, p *Pipeline) {
+// Receive feeds every record from c into s until ctx is done, and runs
+// s.Maintain at least every receiveWake, on the same goroutine. failed sees
+// every receive error but a timeout or an interruption: ENOBUFS means the
+// kernel dropped records for a slow multicast reader. Receive returns when
+// the socket is closed (EBADF). c's socket must have been tuned with
+// TuneSocket, or a quiet socket blocks shutdown.
+func Receive(ctx context.Context, c *libaudit.AuditClient, s *Stream, failed func(error)) {
 	lastTick := time.Now()
-	var lastWarn time.Time
 	for ctx.Err() == nil {
 		msg, err := c.Receive(false)
 		switch {
@@ -70,29 +73,18 @@ func (s *Source) receiveLoop(ctx context.Context, c *libaudit.AuditClient, p *Pi
 			// Replies and netlink control messages (below the first user
 			// message type) are not records.
 			if msg.Type >= 1100 {
-				p.PushKernel(msg.Type, msg.Data)
+				s.PushKernel(msg.Type, msg.Data)
 			}
 		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
-		case errors.Is(err, syscall.ENOBUFS):
-			s.m.receiveErrors.WithLabelValues(reasonENOBUFS).Inc()
-			if time.Since(lastWarn) > 10*time.Second {
-				lastWarn = time.Now()
-				s.log.Warn("audit records dropped: the receive buffer overflowed (ENOBUFS)",
-					zap.String("hint", "dockward_audit_receive_errors_total{reason=\"enobufs\"} counts every occurrence"))
-			}
 		default:
-			s.m.receiveErrors.WithLabelValues(reasonOther).Inc()
-			if time.Since(lastWarn) > 10*time.Second {
-				lastWarn = time.Now()
-				s.log.Warn("receiving from the audit socket failed", zap.Error(err))
-			}
+			failed(err)
 			if errors.Is(err, syscall.EBADF) {
 				return
 			}
 		}
 		if time.Since(lastTick) >= receiveWake {
 			lastTick = time.Now()
-			p.Maintain()
+			s.Maintain()
 		}
 	}
 }

@@ -1,4 +1,10 @@
-package auditd
+// Package rules speaks the kernel's audit rule format: it encodes the
+// watch rules dockward installs (through go-libaudit's rule builder),
+// decodes the kernel's rule list structurally (struct audit_rule_data,
+// which go-libaudit only turns back into command-line text), and judges
+// whether the rules there cover a path, so rule coverage never depends on
+// how an auditctl line was spelled.
+package rules
 
 import (
 	"encoding/binary"
@@ -6,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	libaudit "github.com/elastic/go-libaudit/v2"
 	"github.com/elastic/go-libaudit/v2/rule"
 	"github.com/elastic/go-libaudit/v2/rule/flags"
 )
@@ -36,8 +43,15 @@ const (
 // keySeparator joins several keys of one rule (auditctl's AUDIT_KEY_SEPARATOR).
 const keySeparator = "\x01"
 
-// KernelRule is one rule of the kernel's list, decoded from its binary form.
-type KernelRule struct {
+// Watch is a file watch rule: `-w PATH -p wa -k KEY`. Path is the path as
+// the kernel resolves it.
+type Watch struct {
+	Path string
+	Key  string
+}
+
+// Rule is one rule of the kernel's list, decoded from its binary form.
+type Rule struct {
 	Filter, Action uint32
 	// Path is the watched path of a path= (file) or dir= (tree) field.
 	Path string
@@ -53,10 +67,10 @@ type KernelRule struct {
 	Restricted bool
 }
 
-// DecodeRule decodes one AUDIT_LIST_RULES payload structurally. Strings in
+// Decode decodes one AUDIT_LIST_RULES payload structurally. Strings in
 // the buffer follow the order of the string-valued fields.
-func DecodeRule(wire []byte) (KernelRule, error) {
-	var r KernelRule
+func Decode(wire []byte) (Rule, error) {
+	var r Rule
 	if len(wire) < ruleHeaderBytes {
 		return r, fmt.Errorf("audit rule of %d bytes is shorter than its %d-byte header", len(wire), ruleHeaderBytes)
 	}
@@ -112,6 +126,23 @@ func DecodeRule(wire []byte) (KernelRule, error) {
 	return r, nil
 }
 
+// List reads the kernel's rule list through ctl and decodes every rule.
+func List(ctl *libaudit.AuditClient) ([]Rule, error) {
+	wires, err := ctl.GetRules()
+	if err != nil {
+		return nil, fmt.Errorf("listing the kernel's audit rules: %w", err)
+	}
+	out := make([]Rule, 0, len(wires))
+	for _, w := range wires {
+		r, err := Decode(w)
+		if err != nil {
+			return nil, fmt.Errorf("decoding a kernel audit rule: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // stringField lists the fields whose value is a length into the buffer.
 func stringField(f uint32) bool {
 	switch {
@@ -128,18 +159,18 @@ func stringField(f uint32) bool {
 // Covers reports whether the rule audits writes to path: an unrestricted
 // always,exit rule with write permission on the path itself, or a dir=
 // rule on a directory containing it.
-func (r KernelRule) Covers(path string) bool {
+func (r Rule) Covers(path string) bool {
 	if r.Filter != filterExit || r.Action != actionAlways || r.Restricted || r.Path == "" {
 		return false
 	}
 	if r.Perm != 0 && r.Perm&permWrite == 0 {
 		return false
 	}
-	return r.Path == path || (r.Dir && under(path, r.Path))
+	return r.Path == path || (r.Dir && Under(path, r.Path))
 }
 
 // HasKey reports whether the rule carries key.
-func (r KernelRule) HasKey(key string) bool {
+func (r Rule) HasKey(key string) bool {
 	for _, k := range r.Keys {
 		if k == key {
 			return true
@@ -148,12 +179,12 @@ func (r KernelRule) HasKey(key string) bool {
 	return false
 }
 
-// BuildRule builds the kernel rule for a watch: `-w PATH -p wa -k KEY`
+// Build builds the kernel rule for a watch: `-w PATH -p wa -k KEY`
 // through go-libaudit's flag parser and rule builder, which choose a dir=
 // rule for directories and path= otherwise.
-func BuildRule(w Watch) ([]byte, error) {
+func Build(w Watch) ([]byte, error) {
 	if strings.ContainsAny(w.Path, " \t\n\"'\\") {
-		return buildRuleDirect(w)
+		return buildDirect(w)
 	}
 	r, err := flags.Parse(fmt.Sprintf("-w %s -p wa -k %s", w.Path, w.Key))
 	if err != nil {
@@ -166,9 +197,9 @@ func BuildRule(w Watch) ([]byte, error) {
 	return wf, nil
 }
 
-// buildRuleDirect builds the rule from go-libaudit's rule type directly, for
+// buildDirect builds the rule from go-libaudit's rule type directly, for
 // paths the flag parser would split.
-func buildRuleDirect(w Watch) ([]byte, error) {
+func buildDirect(w Watch) ([]byte, error) {
 	wf, err := rule.Build(&rule.FileWatchRule{Type: rule.FileWatchRuleType, Path: w.Path,
 		Permissions: []rule.AccessType{rule.WriteAccessType, rule.AttributeChangeAccessType}, Keys: []string{w.Key}})
 	if err != nil {
@@ -177,8 +208,8 @@ func buildRuleDirect(w Watch) ([]byte, error) {
 	return wf, nil
 }
 
-// errRuleExists is how go-libaudit reports EEXIST on AddRule.
-var errRuleExists = errors.New("rule exists")
+// ErrExists is how go-libaudit reports EEXIST on AddRule.
+var ErrExists = errors.New("rule exists")
 
 // Coverage is the judgement of one watch against the kernel's rules.
 type Coverage struct {
@@ -192,7 +223,7 @@ type Coverage struct {
 
 // CheckCoverage judges every watch against the decoded kernel rules. exists
 // reports whether a path exists on the host.
-func CheckCoverage(ws []Watch, rules []KernelRule, exists func(string) bool) []Coverage {
+func CheckCoverage(ws []Watch, rules []Rule, exists func(string) bool) []Coverage {
 	out := make([]Coverage, 0, len(ws))
 	for _, w := range ws {
 		c := Coverage{Watch: w, Exists: exists(w.Path)}
@@ -210,8 +241,17 @@ func CheckCoverage(ws []Watch, rules []KernelRule, exists func(string) bool) []C
 	return out
 }
 
-// ownRule reports whether kernel rule r is the rule dockward builds for w.
-func ownRule(r KernelRule, w Watch) bool {
+// BuiltFor reports whether r is exactly the rule Build makes for w.
+func (r Rule) BuiltFor(w Watch) bool {
 	return r.Filter == filterExit && r.Action == actionAlways && !r.Restricted &&
 		r.Path == w.Path && r.Perm == permWrite|permAttr && r.HasKey(w.Key)
+}
+
+// Under reports whether path lies strictly inside dir, as a dir= rule
+// sees it.
+func Under(path, dir string) bool {
+	if dir == "/" {
+		return path != "/"
+	}
+	return strings.HasPrefix(path, dir+"/")
 }

@@ -1,4 +1,4 @@
-package auditd
+package record
 
 import (
 	"fmt"
@@ -10,9 +10,9 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
 
-// unsetID is the kernel's "no id" value (auid of a process that never
+// UnsetID is the kernel's "no id" value (auid of a process that never
 // logged in), printed as 4294967295 or -1.
-const unsetID = -1
+const UnsetID = -1
 
 // Event is one reassembled syscall event, with the fields dockward uses.
 type Event struct {
@@ -28,7 +28,7 @@ type Event struct {
 	Success   bool
 	Exit      int64
 	PID, PPID int64
-	UID, AUID int64 // unsetID when unset
+	UID, AUID int64 // UnsetID when unset
 	// UIDName and AUIDName come from an ENRICHED log; empty otherwise.
 	UIDName, AUIDName string
 	Comm, Exe         string
@@ -41,6 +41,10 @@ type Event struct {
 	// to the working directory.
 	DirFD bool
 }
+
+// keySeparator joins the keys of a rule that carries several in the key
+// field of its records (auditctl's AUDIT_KEY_SEPARATOR).
+const keySeparator = "\x01"
 
 // atFDCWD is AT_FDCWD (-100) as the kernel prints a0.
 const atFDCWD = "ffffff9c"
@@ -103,7 +107,7 @@ func (e *Event) absolute(name string) string {
 // are the record text after the stamp. It returns the number of fields it
 // could not parse, so a malformed record is counted, not lost.
 func BuildEvent(msgs []*auparse.AuditMessage, ev *Event) (bad int) {
-	*ev = Event{UID: unsetID, AUID: unsetID}
+	*ev = Event{UID: UnsetID, AUID: UnsetID}
 	if len(msgs) > 0 {
 		ev.Serial, ev.Time = msgs[0].Sequence, msgs[0].Timestamp
 	}
@@ -250,10 +254,10 @@ func (ev *Event) enrichedFields(enriched string) {
 func parseID(v string) (int64, bool) {
 	n, ok := parseInt(v)
 	if !ok {
-		return unsetID, false
+		return UnsetID, false
 	}
 	if n == 4294967295 || n < 0 {
-		return unsetID, true
+		return UnsetID, true
 	}
 	return n, true
 }

@@ -1,4 +1,11 @@
-package auditd
+// Package record parses kernel audit records: the audit(SEC.MSEC:SERIAL)
+// stamp of a netlink record, auditd's RAW and ENRICHED log lines, and the
+// fields of one event's records (SYSCALL, PATH, CWD, PROCTITLE) into an
+// Event. It reads only the fields dockward uses, with a hand-written
+// tokenizer, because go-libaudit's Data() extracts every field with a
+// regexp and costs about 20 times its header parse. It knows nothing of
+// reassembly, rules or watches, as go-libaudit's auparse does not.
+package record
 
 import (
 	"errors"
@@ -8,12 +15,8 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
 
-// The parser reads only the fields dockward uses, with a hand-written
-// tokenizer: go-libaudit's Data() extracts every field with a regexp and
-// costs about 20 times its header parse.
-
-// enrichedSeparator starts auditd's interpreted fields in ENRICHED logs.
-const enrichedSeparator = '\x1d'
+// EnrichedSeparator starts auditd's interpreted fields in ENRICHED logs.
+const EnrichedSeparator = '\x1d'
 
 // Record types the event builder reads.
 const (
@@ -22,7 +25,6 @@ const (
 	typeCWD       = auparse.AUDIT_CWD
 	typeProctitle = auparse.AUDIT_PROCTITLE
 	typeEOE       = auparse.AUDIT_EOE
-	typeConfig    = auparse.AUDIT_CONFIG_CHANGE
 )
 
 // Header is the stamp every record carries: audit(SEC.MSEC:SERIAL).
@@ -34,9 +36,11 @@ type Header struct {
 }
 
 var (
-	errNoStamp   = errors.New("no audit(SEC.MSEC:SERIAL) stamp")
-	errNoType    = errors.New("no type= before msg=")
-	errEmptyLine = errors.New("empty line")
+	errNoStamp = errors.New("no audit(SEC.MSEC:SERIAL) stamp")
+	errNoType  = errors.New("no type= before msg=")
+	// ErrEmptyLine is ParseLogLine's error for an empty line, which is
+	// not a malformed record.
+	ErrEmptyLine = errors.New("empty line")
 )
 
 // ParseStamp parses a kernel record as received over netlink, starting
@@ -86,7 +90,7 @@ func digits(s string, i int, end byte) (uint64, int, bool) {
 func ParseLogLine(line string) (Header, string, error) {
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return Header{}, "", errEmptyLine
+		return Header{}, "", ErrEmptyLine
 	}
 	if strings.HasPrefix(line, "node=") {
 		sp := strings.IndexByte(line, ' ')
@@ -133,7 +137,7 @@ func recordType(name string) (auparse.AuditMessageType, error) {
 
 // splitEnriched separates the raw fields from auditd's interpreted ones.
 func splitEnriched(body string) (raw, enriched string) {
-	if i := strings.IndexByte(body, enrichedSeparator); i >= 0 {
+	if i := strings.IndexByte(body, EnrichedSeparator); i >= 0 {
 		return body[:i], body[i+1:]
 	}
 	return body, ""
@@ -143,7 +147,7 @@ func splitEnriched(body string) (raw, enriched string) {
 // after it. Values may be "double quoted", 'single quoted' (whose content
 // may hold spaces and '=') or bare; ok is false at the end of s.
 func nextField(s string, i int) (key, val string, next int, ok bool) {
-	for i < len(s) && (s[i] == ' ' || s[i] == enrichedSeparator) {
+	for i < len(s) && (s[i] == ' ' || s[i] == EnrichedSeparator) {
 		i++
 	}
 	if i >= len(s) {
@@ -168,7 +172,7 @@ func nextField(s string, i int) (key, val string, next int, ok bool) {
 		i += end + 2
 		return key, s[v:i], i, true
 	}
-	for i < len(s) && s[i] != ' ' && s[i] != enrichedSeparator {
+	for i < len(s) && s[i] != ' ' && s[i] != EnrichedSeparator {
 		i++
 	}
 	return key, s[v:i], i, true

@@ -1,0 +1,200 @@
+// Package reassembly turns the kernel's audit records into events. It
+// wraps go-libaudit's Reassembler and netlink client and keeps every
+// workaround they need behind one type: a synthetic EOE for records that
+// are events of their own (else each would hold every later event back
+// until the reassembly timeout), sequence-gap accounting of its own
+// (go-libaudit's lost figure wraps to about 2^32 on one late serial), and
+// reflection on the netlink client's private socket descriptor for a
+// receive timeout and a bigger buffer. Callers see parsed events
+// (record.Event) and counters, never go-libaudit's types.
+package reassembly
+
+import (
+	"fmt"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/auparse"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dockward/dockward/pkg/auditd/record"
+)
+
+// Counters are the series a Stream increments; the audit source owns and
+// registers them.
+type Counters struct {
+	// Records counts every record pushed, parsed or not.
+	Records prometheus.Counter
+	// ParseErrors counts records and fields that could not be parsed.
+	ParseErrors prometheus.Counter
+	// SequenceGaps counts serials that never arrived.
+	SequenceGaps prometheus.Counter
+	// LateRecords counts events that arrived after a later serial.
+	LateRecords prometheus.Counter
+}
+
+// Options configure a Stream.
+type Options struct {
+	Counters Counters
+	// Timeout bounds how long an incomplete event is held (default 2s).
+	Timeout time.Duration
+	// OnEvent sees every event that has a SYSCALL record. The event is
+	// reused for the next one: copy what must outlive the call.
+	OnEvent func(ev *record.Event)
+	// OnConfigChange, when set, is called for every CONFIG_CHANGE record
+	// (a rule added or removed).
+	OnConfigChange func()
+}
+
+// Stream reassembles records into events: header parse, go-libaudit's
+// Reassembler, gap accounting, then the event's fields. It is not safe for
+// concurrent use: one goroutine pushes records and calls Maintain.
+type Stream struct {
+	reasm *libaudit.Reassembler
+	// done receives the reassembler's callbacks; it is a separate type so
+	// that go-libaudit's Stream interface is not part of this one's API.
+	done completion
+}
+
+// maxInFlight is how many events the reassembler holds while waiting for
+// their last record; beyond it the oldest is emitted as it is.
+const maxInFlight = 256
+
+// New builds a stream.
+func New(o Options) (*Stream, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	s := &Stream{done: completion{c: o.Counters, onEvent: o.OnEvent, onConfigChange: o.OnConfigChange,
+		gaps: newGapTracker()}}
+	r, err := libaudit.NewReassembler(maxInFlight, o.Timeout, &s.done)
+	if err != nil {
+		return nil, fmt.Errorf("audit reassembler: %w", err)
+	}
+	s.reasm = r
+	return s, nil
+}
+
+// PushKernel feeds one netlink record. data is copied.
+func (s *Stream) PushKernel(typ auparse.AuditMessageType, data []byte) {
+	s.done.c.Records.Inc()
+	h, body, err := record.ParseStamp(typ, string(data))
+	if err != nil {
+		s.done.c.ParseErrors.Inc()
+		return
+	}
+	s.push(h, body)
+}
+
+// PushLine feeds one auditd log line (RAW or ENRICHED).
+func (s *Stream) PushLine(line string) {
+	s.done.c.Records.Inc()
+	h, body, err := record.ParseLogLine(line)
+	if err != nil {
+		if err != record.ErrEmptyLine {
+			s.done.c.ParseErrors.Inc()
+		}
+		return
+	}
+	s.push(h, body)
+}
+
+func (s *Stream) push(h record.Header, body string) {
+	msg := &auparse.AuditMessage{
+		RecordType: h.Type,
+		Timestamp:  time.Unix(h.Sec, int64(h.Msec)*int64(time.Millisecond)),
+		Sequence:   h.Serial,
+		RawData:    body,
+	}
+	s.reasm.PushMessage(msg)
+	// Only the records the kernel writes at syscall exit (SYSCALL and what
+	// follows it) are ended by an EOE. Any other record (CONFIG_CHANGE,
+	// EVENT_LISTENER, AVC, USER_*...) is an event of its own, or was written
+	// during a syscall before its SYSCALL record: end it now rather than
+	// after the reassembly timeout, which would hold every later event back
+	// (the reassembler emits in serial order).
+	if h.Type != auparse.AUDIT_EOE && !exitRecord(h.Type) {
+		s.reasm.PushMessage(&auparse.AuditMessage{RecordType: auparse.AUDIT_EOE, Sequence: h.Serial, Timestamp: msg.Timestamp})
+	}
+}
+
+// exitRecord reports whether the kernel writes records of type t at
+// syscall exit, after SYSCALL and before EOE (audit_log_exit).
+func exitRecord(t auparse.AuditMessageType) bool {
+	switch t {
+	case auparse.AUDIT_SYSCALL, auparse.AUDIT_PATH, auparse.AUDIT_IPC, auparse.AUDIT_SOCKETCALL,
+		auparse.AUDIT_SOCKADDR, auparse.AUDIT_CWD, auparse.AUDIT_EXECVE, auparse.AUDIT_IPC_SET_PERM,
+		auparse.AUDIT_MQ_OPEN, auparse.AUDIT_MQ_SENDRECV, auparse.AUDIT_MQ_NOTIFY, auparse.AUDIT_MQ_GETSETATTR,
+		auparse.AUDIT_FD_PAIR, auparse.AUDIT_OBJ_PID, auparse.AUDIT_BPRM_FCAPS, auparse.AUDIT_CAPSET,
+		auparse.AUDIT_MMAP, auparse.AUDIT_PROCTITLE, auparse.AUDIT_KERN_MODULE:
+		return true
+	}
+	switch t {
+	case 1332, 1333, 1337: // TIME_INJOFFSET, TIME_ADJNTPVAL, OPENAT2
+		return true
+	}
+	return false
+}
+
+// Maintain emits events whose last record is overdue.
+func (s *Stream) Maintain() { _ = s.reasm.Maintain() }
+
+// Close emits everything held and counts serials still missing as lost.
+func (s *Stream) Close() {
+	_ = s.reasm.Close()
+	s.done.gaps.flush()
+	s.done.syncGaps()
+}
+
+// completion is the libaudit.Stream the reassembler calls back.
+type completion struct {
+	c              Counters
+	onEvent        func(ev *record.Event)
+	onConfigChange func()
+	gaps           *gapTracker
+	// reported and late are the gap tracker's totals already added to
+	// the counters.
+	reported, late uint64
+	ev             record.Event
+}
+
+// EventsLost implements libaudit.Stream. The reassembler's figure wraps to
+// about 2^32 for a single out-of-order serial, so it is not used; gaps are
+// counted by the stream's own tracker.
+func (d *completion) EventsLost(int) {}
+
+// ReassemblyComplete implements libaudit.Stream.
+func (d *completion) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	if len(msgs) == 0 {
+		return
+	}
+	// auditd stamps its own records (DAEMON_START, _ROTATE, _END...) with
+	// its own counter; only the kernel's serials can have gaps.
+	if t := msgs[0].RecordType; t < auparse.AUDIT_DAEMON_START || t > auparse.AUDIT_LAST_DAEMON {
+		d.gaps.observe(msgs[0].Sequence)
+		d.syncGaps()
+	}
+	for _, m := range msgs {
+		if m.RecordType == auparse.AUDIT_CONFIG_CHANGE && d.onConfigChange != nil {
+			d.onConfigChange()
+		}
+	}
+	if bad := record.BuildEvent(msgs, &d.ev); bad > 0 {
+		d.c.ParseErrors.Add(float64(bad))
+	}
+	if d.ev.HasSyscall && d.onEvent != nil {
+		d.onEvent(&d.ev)
+	}
+}
+
+// syncGaps moves the tracker's totals into the counters.
+func (d *completion) syncGaps() {
+	if n := d.gaps.lost - d.reported; n > 0 {
+		d.c.SequenceGaps.Add(float64(n))
+		d.reported = d.gaps.lost
+	}
+	if n := d.gaps.late - d.late; n > 0 {
+		d.c.LateRecords.Add(float64(n))
+		d.late = d.gaps.late
+	}
+}
