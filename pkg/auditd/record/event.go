@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"iter"
 	"path"
 	"strconv"
 	"strings"
@@ -119,70 +120,80 @@ func BuildEvent(msgs []*auparse.AuditMessage, ev *Event) (bad int) {
 			bad += ev.syscallFields(raw)
 			ev.enrichedFields(enriched)
 		case typePath:
-			var p PathItem
-			for i := 0; ; {
-				k, v, next, ok := nextField(raw, i)
-				if !ok {
-					break
-				}
-				i = next
-				switch k {
-				case "name":
-					s, good := decodeString(v)
-					if !good {
-						bad++
-					}
-					p.Name = s
-				case "nametype":
-					p.NameType = v
-				}
-			}
-			ev.Paths = append(ev.Paths, p)
+			bad += ev.pathFields(raw)
 		case typeCWD:
-			if v, ok := field(raw, "cwd"); ok {
-				s, good := decodeString(v)
-				if !good {
-					bad++
-				}
-				ev.CWD = s
-			}
+			bad += decodeField(raw, "cwd", &ev.CWD)
 		case typeProctitle:
-			if v, ok := field(raw, "proctitle"); ok {
-				s, good := decodeString(v)
-				if !good {
-					bad++
-				}
-				ev.Proctitle = s
-			}
+			bad += decodeField(raw, "proctitle", &ev.Proctitle)
 		}
 	}
 	return bad
 }
 
+// fields yields the key and raw value of every field of s, in order.
+func fields(s string) iter.Seq2[string, string] {
+	return func(yield func(key, val string) bool) {
+		for i := 0; ; {
+			k, v, next, ok := nextField(s, i)
+			if !ok || !yield(k, v) {
+				return
+			}
+			i = next
+		}
+	}
+}
+
 // field finds one field's raw value.
 func field(s, key string) (string, bool) {
-	for i := 0; ; {
-		k, v, next, ok := nextField(s, i)
-		if !ok {
-			return "", false
-		}
+	for k, v := range fields(s) {
 		if k == key {
 			return v, true
 		}
-		i = next
 	}
+	return "", false
+}
+
+// decodeField decodes the string field key of s, when present, into dst,
+// and returns 1 when its value is malformed.
+func decodeField(s, key string, dst *string) (bad int) {
+	v, ok := field(s, key)
+	if !ok {
+		return 0
+	}
+	return decodeInto(v, dst)
+}
+
+// decodeInto decodes a string value into dst, returning 1 when it is
+// malformed (dst then holds the value as it is).
+func decodeInto(v string, dst *string) (bad int) {
+	s, good := decodeString(v)
+	*dst = s
+	if !good {
+		return 1
+	}
+	return 0
+}
+
+// pathFields reads a PATH record into a new item of ev.Paths.
+func (ev *Event) pathFields(raw string) (bad int) {
+	var p PathItem
+	for k, v := range fields(raw) {
+		switch k {
+		case "name":
+			bad += decodeInto(v, &p.Name)
+		case "nametype":
+			p.NameType = v
+		}
+	}
+	ev.Paths = append(ev.Paths, p)
+	return bad
 }
 
 // syscallFields reads a SYSCALL record's raw fields.
 func (ev *Event) syscallFields(raw string) (bad int) {
 	var archNr uint32
 	var a0 string
-	for i := 0; ; {
-		k, v, next, ok := nextField(raw, i)
-		if !ok {
-			break
-		}
-		i = next
+	for k, v := range fields(raw) {
 		good := true
 		switch k {
 		case "arch":
@@ -195,18 +206,16 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 			ev.Success = v == "yes"
 		case "exit":
 			ev.Exit, good = parseInt(v)
-		case "pid":
-			ev.PID, good = parseInt(v)
 		case "ppid":
 			ev.PPID, good = parseInt(v)
-		case "uid":
-			ev.UID, good = parseID(v)
-		case "auid":
-			ev.AUID, good = parseID(v)
+		case "pid":
+			ev.PID, good = parseInt(v)
+		case "uid", "auid":
+			good = ev.setID(k == "uid", v)
 		case "comm":
-			ev.Comm, good = decodeString(v)
+			bad += decodeInto(v, &ev.Comm)
 		case "exe":
-			ev.Exe, good = decodeString(v)
+			bad += decodeInto(v, &ev.Exe)
 		case "key":
 			var s string
 			s, good = decodeString(v)
@@ -231,14 +240,21 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 	return bad
 }
 
+// setID stores the uid (or else the auid) field, reporting whether it
+// parsed; the kernel's unset id becomes UnsetID.
+func (ev *Event) setID(uid bool, v string) bool {
+	id, ok := parseID(v)
+	if uid {
+		ev.UID = id
+	} else {
+		ev.AUID = id
+	}
+	return ok
+}
+
 // enrichedFields takes the names auditd already resolved.
 func (ev *Event) enrichedFields(enriched string) {
-	for i := 0; enriched != ""; {
-		k, v, next, ok := nextField(enriched, i)
-		if !ok {
-			return
-		}
-		i = next
+	for k, v := range fields(enriched) {
 		switch k {
 		case "SYSCALL":
 			ev.Syscall = v
