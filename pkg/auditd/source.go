@@ -3,6 +3,12 @@
 // audit records over netlink (unicast or multicast) or from auditd's log,
 // classifies each event against the writers expected for the path, and
 // reports rule coverage and an unaudited dockerd as findings.
+//
+// What is not the source's own lives in subpackages, as go-libaudit splits
+// its own: records and their tokenizer in record, the kernel's rule format
+// and coverage in rules, and reassembly with every go-libaudit workaround
+// in reassembly. This package holds the source: its config, watches,
+// modes, classification, attribution, findings and metrics.
 package auditd
 
 import (

@@ -5,8 +5,9 @@
 // until the reassembly timeout), sequence-gap accounting of its own
 // (go-libaudit's lost figure wraps to about 2^32 on one late serial), and
 // reflection on the netlink client's private socket descriptor for a
-// receive timeout and a bigger buffer. Callers see parsed events
-// (record.Event) and counters, never go-libaudit's types.
+// receive timeout and a bigger buffer. Callers push records and get
+// parsed events (record.Event) and counter increments; they never see the
+// reassembler, its messages or its callbacks.
 package reassembly
 
 import (
