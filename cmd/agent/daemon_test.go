@@ -26,7 +26,7 @@ import (
 )
 
 func TestHelpListsFlagsAndVersion(t *testing.T) {
-	bin := agentBinary(t)
+	bin := testenv.AgentBinary(t)
 	out, err := exec.Command(bin, "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
@@ -38,8 +38,8 @@ func TestHelpListsFlagsAndVersion(t *testing.T) {
 		}
 	}
 	out, err = exec.Command(bin, "--version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), testVersion) || !strings.Contains(string(out), testRevision) {
-		t.Errorf("--version = %q (%v), want version %s and revision %s from ldflags", out, err, testVersion, testRevision)
+	if err != nil || !strings.Contains(string(out), testenv.AgentVersion) || !strings.Contains(string(out), testenv.AgentRevision) {
+		t.Errorf("--version = %q (%v), want version %s and revision %s from ldflags", out, err, testenv.AgentVersion, testenv.AgentRevision)
 	}
 	cmd := exec.Command(bin, "--no-such-flag")
 	if err := cmd.Run(); exitCode(err) != exitUsage {
@@ -60,17 +60,17 @@ func exitCode(err error) int {
 func TestMalformedConfigExits2NamingTheLine(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "bad.yml", "containers:\n  enabled: true\n  bogus: 1\n")
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	if code := a.wait(t, 5*time.Second); code != exitUsage {
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	if code := a.Wait(t, 5*time.Second); code != exitUsage {
 		t.Fatalf("exit code %d, want %d", code, exitUsage)
 	}
-	if want := cfg + ":3: key containers.bogus: unknown key"; !strings.Contains(a.stderr.String(), want) {
-		t.Errorf("output does not name the file, line and key (%q):\n%s", want, a.stderr.String())
+	if want := cfg + ":3: key containers.bogus: unknown key"; !strings.Contains(a.Logs.String(), want) {
+		t.Errorf("output does not name the file, line and key (%q):\n%s", want, a.Logs.String())
 	}
 	// A bad web config is a config error too.
 	web := writeFile(t, dir, "web.yml", "tls_server_config:\n  cert_file: /nonexistent.crt\n")
-	b := startAgent(t, nil, "--"+flagWebConfigFile+"="+web)
-	if code := b.wait(t, 5*time.Second); code != exitUsage {
+	b := testenv.StartAgent(t, nil, "--"+flagWebConfigFile+"="+web)
+	if code := b.Wait(t, 5*time.Second); code != exitUsage {
 		t.Fatalf("bad web config: exit code %d, want %d", code, exitUsage)
 	}
 }
@@ -86,10 +86,10 @@ func scrape(t *testing.T, client *http.Client, url string) string {
 
 func TestEndpoints(t *testing.T) {
 	cfg := writeFile(t, t.TempDir(), "off.yml", allSourcesOff)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	base := "http://" + a.addr
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	base := "http://" + a.Addr
 	if body := scrape(t, http.DefaultClient, base+"/"); !contains(body, `href="/metrics"`) || !contains(body, "api/v1/findings") ||
-		!contains(body, "readyz") || !contains(body, "healthz") || !contains(body, testVersion) {
+		!contains(body, "readyz") || !contains(body, "healthz") || !contains(body, testenv.AgentVersion) {
 		t.Errorf("landing page lacks links or version:\n%s", body)
 	}
 	if body := scrape(t, http.DefaultClient, base+pathHealth); body != "ok\n" {
@@ -120,8 +120,8 @@ func TestEndpoints(t *testing.T) {
 
 func TestDisableExporterMetrics(t *testing.T) {
 	cfg := writeFile(t, t.TempDir(), "off.yml", allSourcesOff)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDisableExporterMetrics, "--"+flagTelemetryPath+"=/m")
-	body := scrape(t, http.DefaultClient, "http://"+a.addr+"/m")
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDisableExporterMetrics, "--"+flagTelemetryPath+"=/m")
+	body := scrape(t, http.DefaultClient, "http://"+a.Addr+"/m")
 	if !contains(body, "dockward_build_info") {
 		t.Fatalf("no dockward_build_info at /m:\n%s", body)
 	}
@@ -137,34 +137,34 @@ func TestDisableExporterMetrics(t *testing.T) {
 func TestReloadRejectsMalformedConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := writeFile(t, dir, "c.yml", allSourcesOff+"rules:\n  container.no_healthcheck:\n    severity: low\n")
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfgPath)
-	url := "http://" + a.addr + "/metrics"
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfgPath)
+	url := "http://" + a.Addr + "/metrics"
 	const lowSeries = `dockward_findings_opened_total{rule="container.no_healthcheck",severity="low"} 0`
 	if body := scrape(t, http.DefaultClient, url); !contains(body, lowSeries) {
 		t.Fatalf("initial config not in force; want %s", lowSeries)
 	}
 
 	writeFile(t, dir, "c.yml", allSourcesOff+"rules:\n  container.no_healthcheck:\n    severity: extreme\n")
-	a.signal(t, syscall.SIGHUP)
-	waitFor(t, 5*time.Second, "the reload failure to be counted", func() bool {
+	a.Signal(t, syscall.SIGHUP)
+	testenv.WaitFor(t, 5*time.Second, "the reload failure to be counted", func() bool {
 		return contains(scrape(t, http.DefaultClient, url), "dockward_config_reload_failures_total 1")
 	})
 	body := scrape(t, http.DefaultClient, url)
 	if !contains(body, lowSeries) || !contains(body, "dockward_config_last_reload_successful 0") {
 		t.Errorf("after a bad reload the old config must stay in force and the failure show:\n%s", grepLines(body, "no_healthcheck", "reload"))
 	}
-	if !contains(a.stderr.String(), "config reload rejected") || !contains(a.stderr.String(), "c.yml:9: key rules.container.no_healthcheck.severity") {
-		t.Errorf("the rejected reload is not logged with file, line and key:\n%s", a.stderr.String())
+	if !contains(a.Logs.String(), "config reload rejected") || !contains(a.Logs.String(), "c.yml:9: key rules.container.no_healthcheck.severity") {
+		t.Errorf("the rejected reload is not logged with file, line and key:\n%s", a.Logs.String())
 	}
 
 	writeFile(t, dir, "c.yml", allSourcesOff+"rules:\n  container.no_healthcheck:\n    severity: info\n")
-	a.signal(t, syscall.SIGHUP)
-	waitFor(t, 5*time.Second, "the good reload to take effect", func() bool {
+	a.Signal(t, syscall.SIGHUP)
+	testenv.WaitFor(t, 5*time.Second, "the good reload to take effect", func() bool {
 		b := scrape(t, http.DefaultClient, url)
 		return contains(b, `dockward_findings_opened_total{rule="container.no_healthcheck",severity="info"} 0`) &&
 			contains(b, "dockward_config_last_reload_successful 1")
 	})
-	if a.cmd.ProcessState != nil {
+	if a.Exited() {
 		t.Fatal("the agent exited during reloads")
 	}
 }
@@ -196,9 +196,9 @@ func TestSIGTERMStopsWithin10s(t *testing.T) {
 
 func sigtermWithin10s(t *testing.T, config string) {
 	cfg := writeFile(t, t.TempDir(), "c.yml", config)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	waitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
-		resp, err := http.Get("http://" + a.addr + pathReady)
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	testenv.WaitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
+		resp, err := http.Get("http://" + a.Addr + pathReady)
 		if err != nil {
 			return false
 		}
@@ -206,13 +206,13 @@ func sigtermWithin10s(t *testing.T, config string) {
 		return resp.StatusCode == http.StatusOK
 	})
 	start := time.Now()
-	a.signal(t, syscall.SIGTERM)
-	if code := a.wait(t, stopTimeout); code != exitOK {
+	a.Signal(t, syscall.SIGTERM)
+	if code := a.Wait(t, stopTimeout); code != exitOK {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 	t.Logf("stopped in %s", time.Since(start))
-	if !contains(a.stderr.String(), `"msg":"stopped","source":"agent","clean":true`) {
-		t.Errorf("no clean stop logged:\n%s", a.stderr.String())
+	if !contains(a.Logs.String(), `"msg":"stopped","source":"agent","clean":true`) {
+		t.Errorf("no clean stop logged:\n%s", a.Logs.String())
 	}
 }
 
@@ -257,15 +257,15 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 	cfg := writeFile(t, dir, "off.yml", allSourcesOff)
-	a := startAgent(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}, "--"+flagConfigFile+"="+cfg)
+	a := testenv.StartAgent(t, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}, "--"+flagConfigFile+"="+cfg)
 	expect("READY=1")
 	expect("WATCHDOG=1")
-	a.signal(t, syscall.SIGHUP)
+	a.Signal(t, syscall.SIGHUP)
 	expect("RELOADING=1")
 	expect("READY=1")
-	a.signal(t, syscall.SIGTERM)
+	a.Signal(t, syscall.SIGTERM)
 	expect("STOPPING=1")
-	if code := a.wait(t, stopTimeout); code != exitOK {
+	if code := a.Wait(t, stopTimeout); code != exitOK {
 		t.Errorf("exit code %d, want 0", code)
 	}
 }
@@ -284,17 +284,17 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	webCfg := writeFile(t, dir, "web.yml", "tls_server_config:\n  cert_file: "+certFile+"\n  key_file: "+keyFile+
 		"\nbasic_auth_users:\n  prometheus: "+string(hash)+"\n")
 	cfg := writeFile(t, dir, "off.yml", allSourcesOff)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagWebConfigFile+"="+webCfg)
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagWebConfigFile+"="+webCfg)
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	tlsClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	url := "https://" + a.addr + "/metrics"
+	url := "https://" + a.Addr + "/metrics"
 
 	get := func(user, pass string) (int, string) {
 		t.Helper()
 		var resp *http.Response
-		waitFor(t, 5*time.Second, "the TLS listener", func() bool {
+		testenv.WaitFor(t, 5*time.Second, "the TLS listener", func() bool {
 			req, _ := http.NewRequest(http.MethodGet, url, nil)
 			if user != "" {
 				req.SetBasicAuth(user, pass)
@@ -318,7 +318,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 
 	// Plain HTTP to the TLS listener must not get metrics.
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + a.addr + "/metrics")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + a.Addr + "/metrics")
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -366,7 +366,7 @@ func TestPortInUseExits1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	cmd := exec.Command(agentBinary(t), "--"+flagListenAddress+"="+l.Addr().String())
+	cmd := exec.Command(testenv.AgentBinary(t), "--"+flagListenAddress+"="+l.Addr().String())
 	out, err := cmd.CombinedOutput()
 	if code := exitCode(err); code != exitFailure || !strings.Contains(string(out), "address already in use") {
 		t.Errorf("exit %d, want %d naming the address in use:\n%s", code, exitFailure, out)

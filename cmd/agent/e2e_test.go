@@ -32,8 +32,8 @@ func TestEndToEndMetrics(t *testing.T) {
   container.cgroup_parent:
     disabled: true
 `)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	resp, body := getUntil(t, http.DefaultClient, "http://"+a.addr+"/metrics", a.started.Add(time.Second))
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	resp, body := getUntil(t, http.DefaultClient, "http://"+a.Addr+"/metrics", a.Started.Add(time.Second))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics status %d:\n%s", resp.StatusCode, body)
 	}

@@ -85,7 +85,7 @@ func TestPrintFindings(t *testing.T) {
 // The binary's scan with every source off: no findings, exit 0, and it
 // needs no HTTP server.
 func TestScanCommandNoSources(t *testing.T) {
-	bin := agentBinary(t)
+	bin := testenv.AgentBinary(t)
 	cfg := writeFile(t, t.TempDir(), "off.yml", allSourcesOff)
 	out, err := exec.Command(bin, "--"+flagConfigFile+"="+cfg, "--"+flagListenAddress+"=256.0.0.1:1", "scan").Output()
 	if code := exitCode(err); code != exitOK {
@@ -111,7 +111,7 @@ func TestScanCommandNoSources(t *testing.T) {
 // exemption in config marks exactly that finding exempt.
 func TestScanCommandContainers(t *testing.T) {
 	img := testenv.RequireBusyboxImage(t)
-	bin := agentBinary(t)
+	bin := testenv.AgentBinary(t)
 	name := fmt.Sprintf("dockward-scan-test-%d", os.Getpid())
 	testenv.Run(t, "docker", "create", "--label", "dockward.test=1", "--network", "none", "--privileged", "--name", name, img, "true")
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })

@@ -82,9 +82,9 @@ func TestAgentContainersBehindReadOnlyProxy(t *testing.T) {
 	sock := filepath.Join(dir, "docker.sock")
 	p := serveReadOnlySocket(t, sock, testenv.DockerSocket())
 	cfg := writeFile(t, dir, "containers.yml", containersOnly)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDockerHost+"=unix://"+sock)
-	base := "http://" + a.addr
-	waitFor(t, 15*time.Second, "docker_up 1", func() bool {
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDockerHost+"=unix://"+sock)
+	base := "http://" + a.Addr
+	testenv.WaitFor(t, 15*time.Second, "docker_up 1", func() bool {
 		return strings.Contains(scrape(t, http.DefaultClient, base+"/metrics"), "dockward_docker_up 1")
 	})
 	out, err := exec.Command("docker", "create", "--label", "dockward.test=1", "--network", "none", "--privileged", img, "true").CombinedOutput()
@@ -94,7 +94,7 @@ func TestAgentContainersBehindReadOnlyProxy(t *testing.T) {
 	id := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	want := `rule="container.privileged"`
-	waitFor(t, 10*time.Second, "privileged finding in /metrics", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "privileged finding in /metrics", func() bool {
 		m := scrape(t, http.DefaultClient, base+"/metrics")
 		for _, l := range strings.Split(m, "\n") {
 			if strings.HasPrefix(l, "dockward_finding{") && strings.Contains(l, want) && strings.Contains(l, `container_id="`+id[:12]+`"`) {
@@ -107,7 +107,7 @@ func TestAgentContainersBehindReadOnlyProxy(t *testing.T) {
 		t.Errorf("/api/v1/findings does not list the container")
 	}
 	exec.Command("docker", "rm", "-f", id).Run()
-	waitFor(t, 10*time.Second, "series gone after docker rm", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "series gone after docker rm", func() bool {
 		return !strings.Contains(scrape(t, http.DefaultClient, base+"/metrics"), id[:12])
 	})
 	p.check(t)
@@ -121,9 +121,9 @@ func TestAgentServesDockerDownAndKeepsRetrying(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "docker.sock")
 	cfg := writeFile(t, dir, "containers.yml", containersOnly)
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDockerHost+"=unix://"+sock)
-	base := "http://" + a.addr
-	waitFor(t, 15*time.Second, "ready while docker is down", func() bool {
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg, "--"+flagDockerHost+"=unix://"+sock)
+	base := "http://" + a.Addr
+	testenv.WaitFor(t, 15*time.Second, "ready while docker is down", func() bool {
 		resp, err := http.Get(base + pathReady)
 		if err != nil {
 			return false
@@ -136,14 +136,14 @@ func TestAgentServesDockerDownAndKeepsRetrying(t *testing.T) {
 		t.Fatalf("/metrics while docker is down lacks dockward_docker_up 0 or the state series:\n%s", grepLines(m, "dockward_docker", "dockward_containers"))
 	}
 	time.Sleep(time.Second) // several retries at the 200ms cap
-	if n := strings.Count(a.stderr.String(), "docker unreachable"); n != 1 {
-		t.Fatalf("outage logged %d times, want once:\n%s", n, a.stderr.String())
+	if n := strings.Count(a.Logs.String(), "docker unreachable"); n != 1 {
+		t.Fatalf("outage logged %d times, want once:\n%s", n, a.Logs.String())
 	}
 	if _, err := os.Stat(sock); err == nil {
 		t.Fatal("precondition: the socket must not exist yet")
 	}
 	p := serveReadOnlySocket(t, sock, testenv.DockerSocket())
-	waitFor(t, 15*time.Second, "docker_up 1 once the socket exists", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "docker_up 1 once the socket exists", func() bool {
 		m := scrape(t, http.DefaultClient, base+"/metrics")
 		return strings.Contains(m, "dockward_docker_up 1") && strings.Contains(m, "dockward_docker_reconnects_total 1")
 	})
@@ -170,19 +170,19 @@ func TestAgentHonoursDockerHost(t *testing.T) {
 				env = []string{"DOCKER_HOST=unix://" + testenv.DockerSocket()}
 				args = append(args, "--"+flagDockerHost+"=unix://"+sock)
 			}
-			a := startAgent(t, env, args...)
-			base := "http://" + a.addr
+			a := testenv.StartAgent(t, env, args...)
+			base := "http://" + a.Addr
 			// The outage line names the socket it could not reach; an agent
 			// that used any other address would have connected instead.
-			waitFor(t, 15*time.Second, "the outage logged for the named socket", func() bool {
-				out := a.stderr.String()
+			testenv.WaitFor(t, 15*time.Second, "the outage logged for the named socket", func() bool {
+				out := a.Logs.String()
 				return strings.Contains(out, "docker unreachable") && strings.Contains(out, sock)
 			})
 			if m := scrape(t, http.DefaultClient, base+"/metrics"); !strings.Contains(m, "dockward_docker_up 0") {
 				t.Fatalf("connected although %s names a socket that does not exist:\n%s", name, grepLines(m, "dockward_docker"))
 			}
 			p := serveReadOnlySocket(t, sock, testenv.DockerSocket())
-			waitFor(t, 15*time.Second, "docker_up 1 through the named socket", func() bool {
+			testenv.WaitFor(t, 15*time.Second, "docker_up 1 through the named socket", func() bool {
 				return strings.Contains(scrape(t, http.DefaultClient, base+"/metrics"), "dockward_docker_up 1")
 			})
 			p.check(t)

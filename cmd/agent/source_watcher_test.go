@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/moby/moby/api/types/system"
 
+	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/watcher"
 )
@@ -55,7 +55,7 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 	engine := &fakeEngine{info: system.Info{Driver: "overlay2", LoggingDriver: "syslog", LiveRestoreEnabled: true,
 		SecurityOptions: []string{"name=seccomp,profile=default"}}}
 	srv := httptest.NewServer(engine)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
 	w, _ := testWiring()
 	w.dockerHost = "tcp://" + strings.TrimPrefix(srv.URL, "http://")
@@ -67,19 +67,7 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("buildWatcher: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("host source did not become ready")
-	}
+	testenv.RunSource(t, src)
 	open := func(rule string) bool {
 		for _, f := range w.store.Open() {
 			if f.Rule == rule && f.Subject.Kind == findings.KindDaemon {
@@ -96,5 +84,5 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 	engine.info.LiveRestoreEnabled = false
 	engine.mu.Unlock()
 	w.DaemonReloaded()
-	waitFor(t, 2*time.Second, "a daemon reload to re-judge the daemon", func() bool { return open("daemon.live_restore_off") })
+	testenv.WaitFor(t, 2*time.Second, "a daemon reload to re-judge the daemon", func() bool { return open("daemon.live_restore_off") })
 }

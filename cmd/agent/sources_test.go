@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -112,7 +113,7 @@ func TestSupervisorStopTimesOutOnStuckSource(t *testing.T) {
 	}}
 	s := &supervisor{spec: spec, w: w, ready: newReadiness(), metrics: newAgentMetrics(), log: zap.NewNop()}
 	startSupervisor(context.Background(), s)
-	waitFor(t, 2*time.Second, "ready", func() bool { return s.ready.isReady("stuck") })
+	testenv.WaitFor(t, 2*time.Second, "ready", func() bool { return s.ready.isReady("stuck") })
 	start := time.Now()
 	if err := s.stop(50 * time.Millisecond); err == nil {
 		t.Error("stop returned nil for a source that ignores cancellation")
@@ -191,13 +192,13 @@ func TestReloadRestartsChangedSections(t *testing.T) {
 	for _, spec := range sourceSpecs {
 		a.start(ctx, spec, cfg)
 	}
-	waitFor(t, 2*time.Second, "both sources ready", func() bool { p, _ := a.ready.notReady(); return len(p) == 0 && len(a.store.Open()) == 2 })
+	testenv.WaitFor(t, 2*time.Second, "both sources ready", func() bool { p, _ := a.ready.notReady(); return len(p) == 0 && len(a.store.Open()) == 2 })
 
 	// Change only the host section, disable containers, and override a rule.
 	writeFile(t, dir, "c.yml", "audit:\n  enabled: false\ncontainers:\n  enabled: false\nhost:\n  debounce: 1s\n"+
 		"rules:\n  daemon.live_restore_off:\n    severity: info\n")
 	a.reload(ctx)
-	waitFor(t, 2*time.Second, "host restarted", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "host restarted", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return starts["host"] == 2 && a.ready.isReady("host")

@@ -18,7 +18,7 @@ import (
 // stack is the agent, Prometheus and Alertmanager, all on loopback.
 type stack struct {
 	agentURL, promURL, amURL string
-	agent                    *process
+	agent                    *testenv.Process
 }
 
 // startStack starts the built agent (every source on, audit in auto mode),
@@ -30,17 +30,13 @@ func startStack(t *testing.T) stack {
 	prometheus := testenv.RequireCommand(t, "prometheus")
 	alertmanager := testenv.RequireCommand(t, "prometheus-alertmanager")
 	dir := t.TempDir()
-	agentBin := buildAgent(t, dir)
+	agentBin := testenv.AgentBinary(t)
 	rules, err := filepath.Abs(filepath.Join("..", "prometheus", "alerts.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentPort, promPort, amPort := freePort(t), freePort(t), freePort(t)
-	s := stack{
-		agentURL: fmt.Sprintf("http://127.0.0.1:%d", agentPort),
-		promURL:  fmt.Sprintf("http://127.0.0.1:%d", promPort),
-		amURL:    fmt.Sprintf("http://127.0.0.1:%d", amPort),
-	}
+	agentAddr, promAddr, amAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
+	s := stack{agentURL: "http://" + agentAddr, promURL: "http://" + promAddr, amURL: "http://" + amAddr}
 
 	writeFile(t, dir, "alertmanager.yml", `route:
   receiver: devnull
@@ -51,10 +47,10 @@ func startStack(t *testing.T) stack {
 receivers:
   - name: devnull
 `)
-	startProcess(t, dir, "alertmanager", alertmanager,
+	startIn(t, dir, "alertmanager", alertmanager,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "am-data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort),
+		"--web.listen-address="+amAddr,
 		"--cluster.listen-address=") // no gossip port: one instance, loopback only
 
 	writeFile(t, dir, "prometheus.yml", fmt.Sprintf(`global:
@@ -66,24 +62,27 @@ rule_files:
 alerting:
   alertmanagers:
     - static_configs:
-        - targets: ["127.0.0.1:%d"]
+        - targets: [%q]
 scrape_configs:
   - job_name: dockward
     static_configs:
-      - targets: ["127.0.0.1:%d"]
-`, rules, amPort, agentPort))
-	startProcess(t, dir, "prometheus", prometheus,
+      - targets: [%q]
+`, rules, amAddr, agentAddr))
+	startIn(t, dir, "prometheus", prometheus,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
+		"--web.listen-address="+promAddr)
 
-	// Checked after the agent has stopped (cleanups run in reverse order).
+	// The agent's audit source (auto) may take the kernel's audit PID.
+	// Checked after the agent has stopped (cleanups run in reverse order),
+	// before the lock is released.
+	testenv.LockKernelAudit(t)
 	guardAudit(t)
-	s.agent = startProcess(t, dir, "dockward", agentBin,
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", agentPort), "--log.level=debug")
+	s.agent = startIn(t, dir, "dockward", agentBin,
+		"--web.listen-address="+agentAddr, "--log.level=debug")
 
-	waitFor(t, 30*time.Second, "the agent, Prometheus and Alertmanager are ready", func() (bool, string) {
-		if s.agent.exited() {
+	testenv.WaitForState(t, 30*time.Second, "the agent, Prometheus and Alertmanager are ready", func() (bool, string) {
+		if s.agent.Exited() {
 			t.Fatalf("the agent exited early")
 		}
 		for _, u := range []string{s.agentURL + "/healthz", s.promURL + "/-/ready", s.amURL + "/-/ready"} {
@@ -93,7 +92,7 @@ scrape_configs:
 		}
 		return true, ""
 	})
-	waitFor(t, 30*time.Second, "Prometheus scrapes the agent, loaded the rules and found Alertmanager", func() (bool, string) {
+	testenv.WaitForState(t, 30*time.Second, "Prometheus scrapes the agent, loaded the rules and found Alertmanager", func() (bool, string) {
 		var targets struct {
 			Data struct {
 				ActiveTargets []struct {
@@ -113,7 +112,7 @@ scrape_configs:
 			return false, fmt.Sprintf("rules not loaded: %v", err)
 		}
 		_, amsBody, err := httpGet(s.promURL + "/api/v1/alertmanagers")
-		if err != nil || !strings.Contains(amsBody, fmt.Sprintf("127.0.0.1:%d", amPort)) {
+		if err != nil || !strings.Contains(amsBody, amAddr) {
 			return false, fmt.Sprintf("alertmanager not discovered: %v %s", err, amsBody)
 		}
 		return true, ""
@@ -175,7 +174,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	t.Run("PrivilegedContainerFiresAndResolves", func(t *testing.T) {
 		name := uniqueName("dockward-e2e-alert")
 		createPrivileged(t, busybox, name)
-		took := waitFor(t, 30*time.Second, "Alertmanager lists DockwardPrivilegedContainer for "+name, func() (bool, string) {
+		took := testenv.WaitForState(t, 30*time.Second, "Alertmanager lists DockwardPrivilegedContainer for "+name, func() (bool, string) {
 			return s.alertWith("DockwardPrivilegedContainer", "subject", name)
 		})
 		t.Logf("DockwardPrivilegedContainer for %s reached Alertmanager %s after the container was created", name, took.Round(time.Millisecond))
@@ -208,7 +207,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		}
 
 		docker(t, "rm", "-f", name)
-		took = waitFor(t, 30*time.Second, "DockwardPrivilegedContainer for "+name+" resolves after the container is removed", func() (bool, string) {
+		took = testenv.WaitForState(t, 30*time.Second, "DockwardPrivilegedContainer for "+name+" resolves after the container is removed", func() (bool, string) {
 			found, why := s.alertWith("DockwardPrivilegedContainer", "subject", name)
 			return !found, why
 		})
@@ -273,7 +272,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		if err := os.WriteFile(path, []byte("{}\n"), 0o600); err != nil {
 			t.Fatalf("writing %s: %v", path, err)
 		}
-		took := waitFor(t, 60*time.Second, "Alertmanager lists DockwardDockerFileTampered for key docker_etc", func() (bool, string) {
+		took := testenv.WaitForState(t, 60*time.Second, "Alertmanager lists DockwardDockerFileTampered for key docker_etc", func() (bool, string) {
 			return s.alertWith("DockwardDockerFileTampered", "key", "docker_etc")
 		})
 		t.Logf("DockwardDockerFileTampered reached Alertmanager %s after writing %s", took.Round(time.Millisecond), path)

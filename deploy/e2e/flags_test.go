@@ -7,13 +7,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // TestShippedFlagsExist checks every agent flag the deploy artifacts pass
 // against the built binary's --help, so a renamed flag cannot leave a unit,
 // image, chart or stack that fails to start.
 func TestShippedFlagsExist(t *testing.T) {
-	bin := buildAgent(t, t.TempDir())
+	bin := testenv.AgentBinary(t)
 	out, err := exec.Command(bin, "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s --help: %v\n%s", bin, err, out)
@@ -25,7 +27,7 @@ func TestShippedFlagsExist(t *testing.T) {
 	if !known["web.listen-address"] || !known["config.file"] {
 		t.Fatalf("--help lists no web.listen-address or config.file flag:\n%s", out)
 	}
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	flag := regexp.MustCompile(`--((?:web|log|config|docker)\.[a-z0-9.-]+)`)
 	for _, f := range []string{
 		"deploy/systemd/dockward.default", "Dockerfile", "deploy/swarm/dockward-stack.yml",

@@ -9,55 +9,36 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dockward/dockward/internal/testenv"
 )
 
-// repoRoot is the dockward module, two levels above deploy/e2e.
-func repoRoot(t *testing.T) string {
+// TestMain removes the agent binary the tests built.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// placeAgent puts the agent binary the tests build at dir/bin/dockward,
+// where the image's Dockerfile takes it from, and returns that path.
+func placeAgent(t *testing.T, dir string) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	data, err := os.ReadFile(testenv.AgentBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "cmd", "agent")); err != nil {
-		t.Fatalf("repository root not found at %s: %v", root, err)
-	}
-	return root
-}
-
-// buildAgent builds the static agent binary the way `make build` does, into
-// dir/bin/dockward, and returns its path.
-func buildAgent(t *testing.T, dir string) string {
-	t.Helper()
 	out := filepath.Join(dir, "bin", "dockward")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/agent")
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the agent: %v\n%s", err, b)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, data, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return out
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func uniqueName(prefix string) string {
@@ -75,81 +56,12 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// process is a background command whose output goes to a log file that is
-// printed when the test fails.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startProcess(t *testing.T, dir, name string, bin string, args ...string) *process {
+// startIn starts bin with args as name, in dir, until the test ends.
+func startIn(t *testing.T, dir, name, bin string, args ...string) *testenv.Process {
 	t.Helper()
-	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			p.dump(t)
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM, so the agent restores what it changed, and kills the
-// process if it does not exit in time.
-func (p *process) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) dump(t *testing.T) {
-	b, err := os.ReadFile(p.log)
-	if err != nil {
-		return
-	}
-	s := string(b)
-	if len(s) > 6000 {
-		s = "...\n" + s[len(s)-6000:]
-	}
-	t.Logf("--- %s log (%s) ---\n%s", p.name, p.log, s)
+	return testenv.StartProcess(t, name, cmd)
 }
 
 // httpGet fetches url and returns the status and body.
@@ -167,24 +79,6 @@ func httpGet(url string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-// waitFor polls cond every 250 ms until it returns true or timeout passes,
-// then fails with the last reason cond gave.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < timeout {
-		ok, why := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = why
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s; last state: %s", what, timeout, last)
-	return 0
 }
 
 // docker runs the docker CLI and returns its trimmed output.

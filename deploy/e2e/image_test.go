@@ -23,8 +23,8 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 	busybox := testenv.RequireBusyboxImage(t)
 
 	ctxDir := t.TempDir()
-	buildAgent(t, ctxDir)
-	root := repoRoot(t)
+	placeAgent(t, ctxDir)
+	root := testenv.RepoRoot(t)
 	for _, f := range []string{"Dockerfile", ".dockerignore", containerConfig} {
 		data, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
@@ -65,7 +65,7 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := writeFile(t, t.TempDir(), "config.yml", string(cfgYAML))
-	port := freePort(t)
+	addr := testenv.FreeAddr(t)
 	agent := uniqueName("dockward-e2e-agent")
 	// Registered first: a failed docker run can still leave a created container.
 	t.Cleanup(func() {
@@ -81,10 +81,10 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 		"--pid", "host", "--network", "host",
 		"--cap-drop", "ALL", "--cap-add", "AUDIT_CONTROL", "--cap-add", "AUDIT_READ", "--cap-add", "DAC_READ_SEARCH",
 		"--read-only",
-		image, fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--config.file=/etc/dockward/config.yml")
-	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+		image, "--web.listen-address="+addr, "--config.file=/etc/dockward/config.yml")
+	url := "http://" + addr + "/metrics"
 
-	took := waitFor(t, 30*time.Second, "the containerised agent reports container.privileged for "+fixture, func() (bool, string) {
+	took := testenv.WaitForState(t, 30*time.Second, "the containerised agent reports container.privileged for "+fixture, func() (bool, string) {
 		if state := docker(t, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", agent); !strings.HasPrefix(state, "running") {
 			t.Fatalf("the agent container is not running: %s", state)
 		}
@@ -101,7 +101,7 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 	t.Logf("the containerised agent reported the privileged container after %s", took.Round(time.Millisecond))
 
 	// The host source judges the host's files through /host.
-	waitFor(t, 30*time.Second, "the containerised agent's host source is ready", func() (bool, string) {
+	testenv.WaitForState(t, 30*time.Second, "the containerised agent's host source is ready", func() (bool, string) {
 		_, body, err := httpGet(url)
 		if err != nil {
 			return false, err.Error()
@@ -122,7 +122,7 @@ func TestMakeImage(t *testing.T) {
 	image := uniqueName("dockward-test-make-image")
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image+":e2e", image+":latest").Run() })
 	cmd := exec.Command(makeBin, "image", "IMAGE="+image, "IMAGE_TAG=e2e")
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testenv.RepoRoot(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make image: %v\n%s", err, out)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // TestLandingPageLinksFindings runs the real agent (every source off, so it
@@ -12,13 +14,11 @@ import (
 // to the findings page.
 func TestLandingPageLinksFindings(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildAgent(t, dir)
 	cfg := writeFile(t, dir, "off.yml", "containers: {enabled: false}\naudit: {enabled: false}\nhost: {enabled: false}\n")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startProcess(t, dir, "dockward", bin, "--web.listen-address="+addr, "--config.file="+cfg)
-	base := "http://" + addr
-	waitFor(t, 15*time.Second, "the agent serves its landing page", func() (bool, string) {
-		if p.exited() {
+	p := testenv.StartAgent(t, nil, "--config.file="+cfg)
+	base := p.URL("")
+	testenv.WaitForState(t, 15*time.Second, "the agent serves its landing page", func() (bool, string) {
+		if p.Exited() {
 			t.Fatal("the agent exited")
 		}
 		code, _, err := httpGet(base + "/")

@@ -23,8 +23,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dockward/dockward/deploy/internal/agentrun"
 	"github.com/dockward/dockward/deploy/internal/helmrender"
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 const (
@@ -399,12 +399,8 @@ func TestRenderedConfigLoadsInAgent(t *testing.T) {
 	cfgVals := vals["config"].(map[string]any)
 	cfgVals["audit"] = map[string]any{"enabled": false}
 	cm := render(t, vals).ConfigMaps[0]
-	dir := t.TempDir()
-	bin, err := agentrun.Build(filepath.Join("..", ".."), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agentrun.AcceptsConfig(bin, dir, cm.Data["config.yml"]); err != nil {
-		t.Fatal(err)
-	}
+	testenv.AgentAcceptsConfig(t, cm.Data["config.yml"])
 }
+
+// TestMain removes the agent binary the tests built.
+func TestMain(m *testing.M) { testenv.Main(m) }

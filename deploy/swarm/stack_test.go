@@ -11,7 +11,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/dockward/dockward/deploy/internal/agentrun"
 	"github.com/dockward/dockward/internal/testenv"
 )
 
@@ -143,12 +142,8 @@ func TestStackConfigLoadsInAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bin, err := agentrun.Build(filepath.Join("..", ".."), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agentrun.AcceptsConfig(bin, dir, string(out)); err != nil {
-		t.Fatal(err)
-	}
+	testenv.AgentAcceptsConfig(t, string(out))
 }
+
+// TestMain removes the agent binary the tests built.
+func TestMain(m *testing.M) { testenv.Main(m) }

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,34 +17,17 @@ import (
 
 var createdSeries = regexp.MustCompile(`(?m)^dockward_containers\{state="created"\} (\d+)`)
 
-func runAgentUntilInventoried(b *testing.B, bin, cfg string, want int) (rss, hwm float64) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin, "--web.listen-address="+addr, "--config.file="+cfg,
-		"--docker.host=unix://"+testenv.DockerSocket(), "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			b.Fatalf("the agent did not report %d created containers within 60s", want)
-		}
-		if n := scrapeCreated("http://" + addr + "/metrics"); n >= want {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return procStatusOf(cmd.Process.Pid, "VmRSS"), procStatusOf(cmd.Process.Pid, "VmHWM")
+// runAgentUntilInventoried runs the agent binary until its /metrics
+// counts want created containers, and returns its VmRSS and VmHWM (kB)
+// at that moment.
+func runAgentUntilInventoried(b *testing.B, cfg string, want int) (rss, hwm float64) {
+	a := testenv.StartAgent(b, nil, "--config.file="+cfg, "--docker.host=unix://"+testenv.DockerSocket(), "--log.level=warn")
+	defer a.Stop()
+	testenv.WaitFor(b, 60*time.Second, fmt.Sprintf("the agent to report %d created containers", want), func() bool {
+		return scrapeCreated(a.URL("/metrics")) >= want
+	})
+	pid := a.Cmd.Process.Pid
+	return procStatusOf(pid, "VmRSS"), procStatusOf(pid, "VmHWM")
 }
 
 func scrapeCreated(url string) int {

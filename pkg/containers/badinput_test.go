@@ -82,7 +82,7 @@ func TestFakeInspectErrorCarriesNoSecret(t *testing.T) {
 	other := fakeContainer(hexID(42), "fine")
 	f.put(other)
 	h.run(t)
-	waitFor(t, 5*time.Second, "the other container judged", func() bool { return h.findingCount(other.ID) > 0 })
+	testenv.WaitFor(t, 5*time.Second, "the other container judged", func() bool { return h.findingCount(other.ID) > 0 })
 	if n := h.logs.count("docker unreachable"); n != 0 {
 		t.Errorf("one undecodable container was reported as an outage")
 	}
@@ -112,7 +112,7 @@ func TestEngineAwkwardLabelsAndEnv(t *testing.T) {
 	long := strings.Repeat("x\"é\n", 2500) // 10,000 characters
 	id := dockerCreate(t, "--network", "none", "--label", "awkward="+awkward, "--label", "long="+long,
 		"-e", "SERVICE_TOKEN="+plantedSecret+awkward, "-e", "NOTE="+awkward)
-	waitFor(t, 10*time.Second, "judged", func() bool { return h.rules(id)["container.secret_in_env"] == "high" })
+	testenv.WaitFor(t, 10*time.Second, "judged", func() bool { return h.rules(id)["container.secret_in_env"] == "high" })
 	if el.count(id, "create") != 1 {
 		t.Errorf("create event not handled once")
 	}
@@ -124,5 +124,5 @@ func TestEngineAwkwardLabelsAndEnv(t *testing.T) {
 	h.logs.lines(t)
 	assertNoSecret(t, h, text)
 	testenv.Run(t, "docker", "rm", "-f", id)
-	waitFor(t, 10*time.Second, "removed", func() bool { return h.findingCount(id) == 0 })
+	testenv.WaitFor(t, 10*time.Second, "removed", func() bool { return h.findingCount(id) == 0 })
 }

@@ -37,7 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.MainRun(m)
 	if len(fleetIDs) > 0 {
 		if err := removeContainers(context.Background(), fleetIDs); err != nil {
 			fmt.Fprintln(os.Stderr, "removing benchmark containers:", err)
@@ -281,20 +281,15 @@ func BenchmarkDetectionLatencyWith1000(b *testing.B) {
 // memory, without the benchmark harness.
 func BenchmarkAgentProcessRSS1000(b *testing.B) {
 	ids := fleet(b)
-	testenv.RequireCommand(b, "go")
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "dockward")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/agent").CombinedOutput(); err != nil {
-		b.Fatalf("building the agent: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "containers.yml")
+	testenv.AgentBinary(b) // built before the timer starts
+	cfg := filepath.Join(b.TempDir(), "containers.yml")
 	if err := os.WriteFile(cfg, []byte("containers:\n  enabled: true\naudit:\n  enabled: false\nhost:\n  enabled: false\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	var rss, hwm float64
 	for range b.N {
-		rss, hwm = runAgentUntilInventoried(b, bin, cfg, len(ids))
+		rss, hwm = runAgentUntilInventoried(b, cfg, len(ids))
 	}
 	b.StopTimer()
 	b.ReportMetric(rss/1024, "agent-rss-MB")

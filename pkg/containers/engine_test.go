@@ -211,7 +211,7 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 	// swap limit updated with it).
 	plain := idOf("plain")
 	testenv.Run(t, "docker", "update", "--memory", "64m", "--memory-swap", "128m", plain)
-	waitFor(t, 10*time.Second, "memory finding resolved by docker update", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "memory finding resolved by docker update", func() bool {
 		_, open := h.rules(plain)["container.no_memory_limit"]
 		return !open
 	})
@@ -238,7 +238,7 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 	// docker rm removes every series of that container.
 	victim := idOf("root-ro")
 	testenv.Run(t, "docker", "rm", "-f", victim)
-	waitFor(t, 10*time.Second, "findings removed on destroy", func() bool { return h.findingCount(victim) == 0 })
+	testenv.WaitFor(t, 10*time.Second, "findings removed on destroy", func() bool { return h.findingCount(victim) == 0 })
 	if strings.Contains(h.metricsText(t), victim[:12]) {
 		t.Errorf("/metrics still has a series of the removed container")
 	}
@@ -255,7 +255,7 @@ func TestEngineExecEvents(t *testing.T) {
 	img := testenv.RequireBusyboxImage(t)
 	id := strings.TrimSpace(testenv.Run(t, "docker", "run", "-d", "--label", "dockward.test=1", "--network", "none", img, "sleep", "600"))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
-	waitFor(t, 10*time.Second, "running container judged", func() bool { return h.src.stateCounts()["running"] > 0 && h.findingCount(id) > 0 })
+	testenv.WaitFor(t, 10*time.Second, "running container judged", func() bool { return h.src.stateCounts()["running"] > 0 && h.findingCount(id) > 0 })
 	// Deltas: other tests on this engine may exec at the same time; the
 	// log lines below are matched to this container exactly.
 	beforeFalse := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false"))
@@ -263,7 +263,7 @@ func TestEngineExecEvents(t *testing.T) {
 	testenv.Run(t, "docker", "exec", "-u", "1000", id, "echo", "hello")
 	// A privileged exec is reported even though this sandbox cannot start it.
 	exec.Command("docker", "exec", "--privileged", id, "id").Run()
-	waitFor(t, 10*time.Second, "exec_start events", func() bool { return el.count(id, "exec_start") == 2 })
+	testenv.WaitFor(t, 10*time.Second, "exec_start events", func() bool { return el.count(id, "exec_start") == 2 })
 	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) - beforeFalse; got < 1 {
 		t.Errorf("unprivileged execs counted %v, want at least this test's 1", got)
 	}
@@ -295,10 +295,10 @@ func TestEngineFaultReconnect(t *testing.T) {
 	hardened := []string{"--network", "none", "--read-only", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "100",
 		"--user", "1000:1000", "--security-opt", "no-new-privileges=true", "--health-cmd", "true", "--cap-drop", "ALL"}
 	a := dockerCreate(t, append(hardened, "--privileged")...)
-	waitFor(t, 10*time.Second, "a judged", func() bool { return h.rules(a)["container.privileged"] != "" })
+	testenv.WaitFor(t, 10*time.Second, "a judged", func() bool { return h.rules(a)["container.privileged"] != "" })
 
 	p.cut()
-	waitFor(t, 10*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
+	testenv.WaitFor(t, 10*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
 	b := dockerCreate(t, append(hardened, "--privileged")...)
 	c := dockerCreate(t, append(hardened, "--privileged")...)
 	testenv.Run(t, "docker", "rm", "-f", c)
@@ -308,11 +308,11 @@ func TestEngineFaultReconnect(t *testing.T) {
 		t.Fatalf("the agent saw a change while cut off: the proxy did not cut it")
 	}
 	p.restore()
-	waitFor(t, 15*time.Second, "docker_up 1 again", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
+	testenv.WaitFor(t, 15*time.Second, "docker_up 1 again", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
 	if got := testutil.ToFloat64(h.src.m.reconnects); got != 1 {
 		t.Errorf("dockward_docker_reconnects_total = %v, want 1", got)
 	}
-	waitFor(t, 10*time.Second, "replayed destroy of c", func() bool { return el.count(c, "destroy") == 1 })
+	testenv.WaitFor(t, 10*time.Second, "replayed destroy of c", func() bool { return el.count(c, "destroy") == 1 })
 	if got := h.rules(b); len(got) != 1 || got["container.privileged"] != "critical" {
 		t.Errorf("b, created during the outage: %v, want only container.privileged", got)
 	}

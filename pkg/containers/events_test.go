@@ -7,6 +7,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 func TestCursorSkipsReplayedEvents(t *testing.T) {
@@ -59,14 +61,14 @@ func TestFakeEventsDuringOutageAreReplayedOnce(t *testing.T) {
 	f.start()
 	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
 	h.run(t)
-	waitFor(t, 5*time.Second, "subscription", f.subscribed)
+	testenv.WaitFor(t, 5*time.Second, "subscription", f.subscribed)
 	before := f.emit(events.ContainerEventType, "start", c.ID, nil)
-	waitFor(t, 5*time.Second, "start handled", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "start handled", func() bool {
 		return testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "start")) == 1
 	})
 
 	f.stop()
-	waitFor(t, 5*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
+	testenv.WaitFor(t, 5*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
 	no := false
 	f.mu.Lock()
 	f.execs["x1"] = container.ExecInspectResponse{ID: "x1", ContainerID: c.ID,
@@ -76,8 +78,8 @@ func TestFakeEventsDuringOutageAreReplayedOnce(t *testing.T) {
 	f.emit(events.ContainerEventType, "exec_create: cat /etc/shadow", c.ID, attrs)
 	f.emit(events.ContainerEventType, "exec_start: cat /etc/shadow", c.ID, attrs)
 	f.start()
-	waitFor(t, 5*time.Second, "docker_up 1", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
-	waitFor(t, 5*time.Second, "exec replayed", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "docker_up 1", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "exec replayed", func() bool {
 		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) == 1
 	})
 	time.Sleep(100 * time.Millisecond)

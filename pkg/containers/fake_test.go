@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -290,17 +289,13 @@ type harness struct {
 	store *findings.Store
 	reg   *prometheus.Registry
 	logs  *logBuffer
-	ready chan struct{}
-	done  chan error
-	stop  context.CancelFunc
 }
 
 func newHarness(t testing.TB, eng Engine, cfg Config, onReload func()) *harness {
 	t.Helper()
 	logs := &logBuffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zapcore.DebugLevel))
-	h := &harness{store: findings.NewStore(log), reg: prometheus.NewRegistry(), logs: logs,
-		ready: make(chan struct{}), done: make(chan error, 1)}
+	h := &harness{store: findings.NewStore(log), reg: prometheus.NewRegistry(), logs: logs}
 	h.reg.MustRegister(findings.NewCollector(h.store))
 	src, err := New(cfg, Deps{Log: log.With(zap.String("source", Name)), Registerer: h.reg, Sink: h.store.SourceSink(Name),
 		Engine: eng, OnDaemonReload: onReload})
@@ -311,28 +306,7 @@ func newHarness(t testing.TB, eng Engine, cfg Config, onReload func()) *harness 
 	return h
 }
 
-func (h *harness) run(t testing.TB) {
-	ctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
-	var once sync.Once
-	go func() { h.done <- h.src.Run(ctx, func() { once.Do(func() { close(h.ready) }) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-h.done:
-			if err != nil {
-				t.Errorf("Run returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
-	select {
-	case <-h.ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("source never became ready")
-	}
-}
+func (h *harness) run(t testing.TB) { testenv.RunSource(t, h.src) }
 
 // rules returns rule -> severity for one container's open findings.
 func (h *harness) rules(id string) map[string]string {
@@ -351,17 +325,6 @@ func (h *harness) findingCount(id string) int { return len(h.rules(id)) }
 func (h *harness) metricsText(t testing.TB) string {
 	t.Helper()
 	return renderMetrics(t, h.reg)
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func fastConfig() Config {

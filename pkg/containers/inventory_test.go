@@ -69,14 +69,14 @@ func TestFakeReinventoryReconcilesAfterReconnect(t *testing.T) {
 	}
 
 	f.stop()
-	waitFor(t, 5*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
+	testenv.WaitFor(t, 5*time.Second, "docker_up 0", func() bool { return testutil.ToFloat64(h.src.m.up) == 0 })
 	f.remove(gone.ID)
 	came := fakeContainer(hexID(201), "came")
 	came.HostConfig.Privileged = true
 	f.put(came)
 	f.start()
 
-	waitFor(t, 5*time.Second, "reconciled after reconnect", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "reconciled after reconnect", func() bool {
 		_, known := h.src.NameOf(gone.ID)
 		return h.findingCount(gone.ID) == 0 && !known && h.rules(came.ID)["container.privileged"] == "critical"
 	})
@@ -99,10 +99,10 @@ func TestEngineStoppedContainerJudged(t *testing.T) {
 	testenv.Run(t, "docker", "kill", id)
 	testenv.Run(t, "docker", "wait", id)
 	created := dockerCreate(t, "--network", "none")
-	waitFor(t, 10*time.Second, "exited and created containers judged", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "exited and created containers judged", func() bool {
 		return h.rules(id)["container.no_memory_limit"] == "medium" && h.rules(created)["container.no_memory_limit"] == "medium"
 	})
-	waitFor(t, 10*time.Second, "the exited state", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "the exited state", func() bool {
 		counts := h.src.stateCounts()
 		return counts["exited"] >= 1 && counts["created"] >= 1
 	})

@@ -9,6 +9,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 func TestFakeInventoryEventsAndStates(t *testing.T) {
@@ -35,7 +37,7 @@ func TestFakeInventoryEventsAndStates(t *testing.T) {
 	created.HostConfig.Privileged = true
 	f.put(created)
 	f.emit(events.ContainerEventType, "create", created.ID, nil)
-	waitFor(t, 5*time.Second, "privileged finding", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "privileged finding", func() bool {
 		return h.rules(created.ID)["container.privileged"] == "critical"
 	})
 	counts := h.src.stateCounts()
@@ -50,13 +52,13 @@ func TestFakeInventoryEventsAndStates(t *testing.T) {
 	created.Name = "/renamed"
 	f.put(created)
 	f.emit(events.ContainerEventType, "rename", created.ID, nil)
-	waitFor(t, 5*time.Second, "rename judged", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "rename judged", func() bool {
 		name, _ := h.src.NameOf(created.ID)
 		return name == "renamed" && h.rules(created.ID)["container.privileged"] == ""
 	})
 	f.remove(created.ID)
 	f.emit(events.ContainerEventType, "destroy", created.ID, nil)
-	waitFor(t, 5*time.Second, "destroy", func() bool { return h.findingCount(created.ID) == 0 })
+	testenv.WaitFor(t, 5*time.Second, "destroy", func() bool { return h.findingCount(created.ID) == 0 })
 	if _, ok := h.src.NameOf(created.ID); ok {
 		t.Fatalf("destroyed container still has a name")
 	}
@@ -73,28 +75,28 @@ func TestFakeMalformedEventIsCountedAndStreamGoesOn(t *testing.T) {
 	f.start()
 	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
 	h.run(t)
-	waitFor(t, 5*time.Second, "subscription", f.subscribed)
+	testenv.WaitFor(t, 5*time.Second, "subscription", f.subscribed)
 
 	// Well-formed JSON that is not a usable event: skipped in-stream.
 	f.emitRaw(`{"Type":"container","Action":"create","time":1}` + "\n")
-	waitFor(t, 5*time.Second, "semantic malformed count", func() bool { return testutil.ToFloat64(h.src.m.malformed) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "semantic malformed count", func() bool { return testutil.ToFloat64(h.src.m.malformed) == 1 })
 
 	a := fakeContainer(hexID(10), "a")
 	f.put(a)
 	f.emit(events.ContainerEventType, "create", a.ID, nil)
-	waitFor(t, 5*time.Second, "a judged", func() bool { return h.findingCount(a.ID) > 0 })
+	testenv.WaitFor(t, 5*time.Second, "a judged", func() bool { return h.findingCount(a.ID) > 0 })
 	// Bytes that do not decode at all end the client's decoder: the source
 	// resumes from the last event without declaring an outage.
 	f.emitRaw("{\"Type\": \"container\", \"Action\": \x00garbage\n")
-	waitFor(t, 5*time.Second, "syntax malformed count", func() bool { return testutil.ToFloat64(h.src.m.malformed) == 2 })
+	testenv.WaitFor(t, 5*time.Second, "syntax malformed count", func() bool { return testutil.ToFloat64(h.src.m.malformed) == 2 })
 	b := fakeContainer(hexID(11), "b")
 	f.put(b)
-	waitFor(t, 5*time.Second, "resubscription", f.subscribed)
+	testenv.WaitFor(t, 5*time.Second, "resubscription", f.subscribed)
 	f.emit(events.ContainerEventType, "create", b.ID, nil)
-	waitFor(t, 5*time.Second, "b judged after the malformed event", func() bool { return h.findingCount(b.ID) > 0 })
+	testenv.WaitFor(t, 5*time.Second, "b judged after the malformed event", func() bool { return h.findingCount(b.ID) > 0 })
 
 	creates := func() float64 { return testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "create")) }
-	waitFor(t, 5*time.Second, "b's create event", func() bool { return creates() >= 3 })
+	testenv.WaitFor(t, 5*time.Second, "b's create event", func() bool { return creates() >= 3 })
 	time.Sleep(100 * time.Millisecond)
 	if got := creates(); got != 3 {
 		t.Fatalf("create events counted %v times, want 3 (a, b and the malformed one; none replayed twice)", got)
@@ -128,8 +130,8 @@ func TestFakeDaemonUnreachableAtStart(t *testing.T) {
 	c := fakeContainer(hexID(20), "late")
 	f.put(c)
 	f.start()
-	waitFor(t, 5*time.Second, "connection after start", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
-	waitFor(t, 5*time.Second, "inventory after connect", func() bool { return h.findingCount(c.ID) > 0 })
+	testenv.WaitFor(t, 5*time.Second, "connection after start", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "inventory after connect", func() bool { return h.findingCount(c.ID) > 0 })
 	if got := testutil.ToFloat64(h.src.m.reconnects); got != 1 {
 		t.Fatalf("reconnects = %v, want 1", got)
 	}
@@ -147,7 +149,7 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	var reloads atomic.Int32
 	h := newHarness(t, NewEngine(f.client()), fastConfig(), func() { reloads.Add(1) })
 	h.run(t)
-	waitFor(t, 5*time.Second, "subscription", f.subscribed)
+	testenv.WaitFor(t, 5*time.Second, "subscription", f.subscribed)
 
 	yes, no := true, false
 	f.mu.Lock()
@@ -163,7 +165,7 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	f.emit(events.ContainerEventType, "exec_start: sh -c id", c.ID, attrs("e1"))
 	f.emit(events.ContainerEventType, "exec_start: ls", c.ID, attrs("e2"))
 	f.emit(events.ContainerEventType, "exec_start: gone", c.ID, attrs("e3")) // dockerd forgot it
-	waitFor(t, 5*time.Second, "exec counts", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "exec counts", func() bool {
 		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("true")) == 1 &&
 			testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) == 1 &&
 			testutil.ToFloat64(h.src.m.execs.WithLabelValues("unknown")) == 1
@@ -192,7 +194,7 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 		t.Fatalf("precondition: no_new_privileges open before the daemon default")
 	}
 	f.emit(events.DaemonEventType, "reload", "daemon-id", nil)
-	waitFor(t, 5*time.Second, "reload callback", func() bool { return reloads.Load() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "reload callback", func() bool { return reloads.Load() == 1 })
 	if h.rules(c.ID)["container.no_new_privileges"] != "" {
 		t.Fatalf("daemon default no-new-privileges after reload did not re-judge containers")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -71,7 +72,7 @@ func TestBurstOfChangesIsOneJudgement(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	// A daemon that can be seen (its /info, no bridge): icc is judged from daemon.json.
 	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour; c.Debounce = 600 * time.Millisecond })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	scans := func() float64 { return testutil.ToFloat64(h.src.s.m.scans) }
 	if got := scans(); got != 1 {
 		t.Fatalf("scans after start = %v, want 1", got)
@@ -84,7 +85,7 @@ func TestBurstOfChangesIsOneJudgement(t *testing.T) {
 	if burst := time.Since(start); burst > 450*time.Millisecond {
 		t.Fatalf("the burst of writes took %s, longer than the debounce; the test cannot judge coalescing", burst)
 	}
-	if !eventually(2*time.Second, func() bool { return scans() >= 2 }) {
+	if !testenv.Eventually(2*time.Second, func() bool { return scans() >= 2 }) {
 		t.Fatal("the burst of changes was never judged")
 	}
 	time.Sleep(1200 * time.Millisecond) // two more debounce periods: any extra judgement would have run
@@ -150,7 +151,7 @@ func TestTLSFilesFromTheRunningDaemon(t *testing.T) {
 func TestBinaryReplacedByRenameIsJudgedAtOnce(t *testing.T) {
 	tr := binHost(t)
 	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Hour })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	if _, ok := find(h.store.Open(), "file.binary_changed", "/usr/sbin/dockerd"); ok {
 		t.Fatal("binary_changed open before the change")
 	}
@@ -159,7 +160,7 @@ func TestBinaryReplacedByRenameIsJudgedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var f findings.Finding
-	if !eventually(2*time.Second, func() (ok bool) {
+	if !testenv.Eventually(2*time.Second, func() (ok bool) {
 		f, ok = find(h.store.Open(), "file.binary_changed", "/usr/sbin/dockerd")
 		return ok
 	}) {
@@ -182,7 +183,7 @@ func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo(), bridgeICC: "false"}, func(c *Config) { c.RescanInterval = time.Hour })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	if _, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd"); ok {
 		t.Fatal("config_invalid open before daemon.json exists")
 	}
@@ -190,7 +191,7 @@ func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
 	if err := os.Rename(tr.local("/etc/docker/.daemon.json.new"), tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
 		return ok
 	}) {
@@ -200,7 +201,7 @@ func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
 	if err := os.Remove(tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
 		return !ok
 	}) {

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -202,16 +201,4 @@ func (h *harness) errorCount(reason string) float64 {
 
 func (h *harness) changeCount(path string) float64 {
 	return testutil.ToFloat64(h.src.s.m.changes.WithLabelValues(path))
-}
-
-// eventually polls cond every 10ms until it holds or d passes.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
 }

@@ -9,38 +9,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-)
 
-// runSource starts Run and waits until it is ready.
-func runSource(t *testing.T, h *harness) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- h.src.Run(ctx, func() { close(ready) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v on cancellation, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancellation")
-		}
-	})
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not become ready")
-	}
-}
+	"github.com/dockward/dockward/internal/testenv"
+)
 
 func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	// No bridge in the fake daemon: icc is judged from daemon.json.
 	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.RescanInterval = time.Hour }) // only fsnotify can notice
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	if _, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd"); ok {
 		t.Fatal("icc finding open before the change")
 	}
@@ -51,7 +28,7 @@ func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	if err := os.Rename(tr.local("/etc/docker/.daemon.json.tmp"), tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd")
 		return ok
 	}) {
@@ -63,7 +40,7 @@ func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	}
 	// A chmod on another watched file is judged too.
 	tr.chmod("/etc/default/docker", 0o666)
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "file.mode", "/etc/default/docker")
 		return ok
 	}) {
@@ -75,13 +52,13 @@ func TestDaemonReloadRejudges(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	docker := &fakeDocker{info: *hardenedInfo()}
 	h := newHarness(t, tr, docker, func(c *Config) { c.RescanInterval = time.Hour })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	if _, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd"); ok {
 		t.Fatal("live-restore finding open before the reload")
 	}
 	docker.info.LiveRestoreEnabled = false // what /info reports after the reload
 	h.src.DaemonReloaded()
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd")
 		return ok
 	}) {
@@ -94,9 +71,9 @@ func TestPeriodicRescanIsTheBackstop(t *testing.T) {
 	// A debounce far longer than the rescan interval: the change below can
 	// only be judged in time by the periodic rescan.
 	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Second; c.Debounce = 10 * time.Second })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	tr.chmod("/etc/docker/daemon.json", 0o666)
-	if !eventually(3*time.Second, func() bool {
+	if !testenv.Eventually(3*time.Second, func() bool {
 		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
 		return ok
 	}) {
@@ -182,7 +159,7 @@ func TestNoDockerNoDaemonFindings(t *testing.T) {
 func TestScanWhileRunning(t *testing.T) {
 	tr := newTree(t).minimalHost()
 	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()}, func(c *Config) { c.Debounce = time.Millisecond })
-	runSource(t, h)
+	testenv.RunSource(t, h.src)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -200,7 +177,7 @@ func TestScanWhileRunning(t *testing.T) {
 	}
 	<-done
 	tr.chmod("/etc/docker/daemon.json", 0o666)
-	if !eventually(time.Second, func() bool {
+	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
 		return ok
 	}) {

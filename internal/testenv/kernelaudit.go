@@ -1,0 +1,105 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// KernelAuditLockFile is the file whose flock serialises the tests that take
+// the kernel's one audit PID (unicast audit, auditd, an agent whose audit
+// source may choose unicast). It is a different lock from the one developers
+// hold around whole test runs, so a run under that lock still serialises
+// its own packages, which `go test ./...` runs as parallel processes, and
+// the two Go modules.
+func KernelAuditLockFile() string {
+	dir := "/run/lock"
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "dockward-test-kernel-audit.lock")
+}
+
+// kernelAuditWait is how long a test waits for another to release the lock.
+const kernelAuditWait = 8 * time.Minute
+
+var kernelAudit struct {
+	mu     sync.Mutex
+	holder string // the test of this process that holds the lock, "" if none
+}
+
+// LockKernelAudit takes the kernel audit lock for the rest of t (released
+// by t's cleanup, after every cleanup registered later, so an agent the test
+// started has stopped and restored the kernel first). A subtest of the
+// holder shares its parent's lock. It fails t if the lock stays held for
+// kernelAuditWait, naming the holder.
+func LockKernelAudit(t testing.TB) {
+	t.Helper()
+	kernelAudit.mu.Lock()
+	holder := kernelAudit.holder
+	kernelAudit.mu.Unlock()
+	if holder != "" && strings.HasPrefix(t.Name(), holder+"/") {
+		return
+	}
+	path := KernelAuditLockFile()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("opening the kernel audit test lock %s: %v", path, err)
+	}
+	if err := flockWithin(f, kernelAuditWait, func() {
+		t.Logf("waiting for the kernel audit test lock %s, held by %s", path, lockHolder(path))
+	}); err != nil {
+		f.Close()
+		t.Fatalf("the kernel audit test lock %s: %v (held by %s)", path, err, lockHolder(path))
+	}
+	// Who holds it, for the message of whoever waits next.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s), test %s\n", os.Getpid(), filepath.Base(os.Args[0]), t.Name())), 0)
+	kernelAudit.mu.Lock()
+	kernelAudit.holder = t.Name()
+	kernelAudit.mu.Unlock()
+	t.Cleanup(func() {
+		kernelAudit.mu.Lock()
+		kernelAudit.holder = ""
+		kernelAudit.mu.Unlock()
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	})
+}
+
+// flockWithin takes an exclusive flock on f, polling so that it can give up
+// after timeout; waiting is called once if the lock is not free at once.
+func flockWithin(f *os.File, timeout time.Duration, waiting func()) error {
+	deadline := time.Now().Add(timeout)
+	for announced := false; ; announced = true {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("flock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still held after %s", timeout)
+		}
+		if !announced {
+			waiting()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func lockHolder(path string) string {
+	b, err := os.ReadFile(path)
+	if s := strings.TrimSpace(string(b)); err == nil && s != "" {
+		return s
+	}
+	return "an unknown process"
+}
