@@ -286,7 +286,7 @@ func TestReadyzNamesFailingSourceAndLastError(t *testing.T) {
 	s, m := startFake(w, spec, r)
 	up := m.sourceUp.WithLabelValues("audit")
 	defer func() { _ = s.stop(time.Second) }()
-	waitFor(t, 2*time.Second, "three failed runs", func() bool { return runs.Load() >= 3 })
+	testenv.WaitFor(t, 2*time.Second, "three failed runs", func() bool { return runs.Load() >= 3 })
 	code, body := readyz(t, r)
 	if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "not ready: waiting for audit\n") {
 		t.Errorf("/readyz = %d %q, want 503 waiting for audit", code, body)
@@ -302,7 +302,7 @@ func TestReadyzNamesFailingSourceAndLastError(t *testing.T) {
 		t.Errorf("dockward_source_up{source=audit} = %v while failing, want 0", got)
 	}
 	heal.Store(true)
-	waitFor(t, 2*time.Second, "the source to recover", func() bool { return r.isReady("audit") })
+	testenv.WaitFor(t, 2*time.Second, "the source to recover", func() bool { return r.isReady("audit") })
 	if code, body := readyz(t, r); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("after recovery /readyz = %d %q, want 200 ready", code, body)
 	}
@@ -338,7 +338,7 @@ func TestReadyzStartingSourceIsNotFailing(t *testing.T) {
 		t.Errorf("dockward_source_up{source=host} = %v while starting, want 1", got)
 	}
 	close(release)
-	waitFor(t, 2*time.Second, "host ready", func() bool { return s.ready.isReady("host") })
+	testenv.WaitFor(t, 2*time.Second, "host ready", func() bool { return s.ready.isReady("host") })
 }
 
 // The real agent: an audit source in file mode whose log path runs through
@@ -350,9 +350,9 @@ func TestAgentReportsFailingSource(t *testing.T) {
 	logFile := filepath.Join(blocker, "audit.log")
 	cfg := writeFile(t, dir, "c.yml", fmt.Sprintf("containers:\n  enabled: false\nhost:\n  enabled: false\n"+
 		"audit:\n  mode: file\n  log_file: %s\n", logFile))
-	a := startAgent(t, nil, "--"+flagConfigFile+"="+cfg)
-	base := "http://" + a.addr
-	waitFor(t, 10*time.Second, "/readyz to name the failing audit source", func() bool {
+	a := testenv.StartAgent(t, nil, "--"+flagConfigFile+"="+cfg)
+	base := "http://" + a.Addr
+	testenv.WaitFor(t, 10*time.Second, "/readyz to name the failing audit source", func() bool {
 		resp, body := getUntil(t, http.DefaultClient, base+pathReady, time.Now().Add(5*time.Second))
 		return resp.StatusCode == http.StatusServiceUnavailable && contains(string(body), "audit: failing (") &&
 			contains(string(body), "not a directory") && contains(string(body), logFile)
@@ -371,7 +371,7 @@ func TestAgentReportsFailingSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, blocker, "audit.log", "")
-	waitFor(t, 20*time.Second, "the restarted source to be ready", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the restarted source to be ready", func() bool {
 		resp, _ := getUntil(t, http.DefaultClient, base+pathReady, time.Now().Add(5*time.Second))
 		return resp.StatusCode == http.StatusOK
 	})
