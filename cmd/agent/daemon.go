@@ -83,7 +83,9 @@ func runDaemon(o options, stderr io.Writer) int {
 		running: map[string]*supervisor{},
 	}
 
-	handler, err := newHandler(o, reg, store, a.ready, log)
+	compliance := func() findings.Compliance { return a.w.compliance(a.ready.isReady) }
+	reg.MustRegister(findings.NewComplianceCollector(compliance))
+	handler, err := newHandler(o, reg, store, a.ready, compliance, log)
 	if err != nil {
 		mainLog.Error("building HTTP routes", zap.Error(err))
 		return exitUsage

@@ -86,8 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	daemonCmd := app.Command("run", "Run the agent: judge continuously and serve metrics (the default).").Default()
 	scanCmd := app.Command("scan", "Judge everything once, print the open findings and exit "+
 		"(0: none at or above --fail-on, 1: some, 2: error).")
-	scanCmd.Flag(flagScanOutput, "Output format: table or json.").Short('o').Default("table").
-		EnumVar(&o.scanOutput, "table", "json")
+	scanCmd.Flag(flagScanOutput, "Output format: table or json (the findings), cis or cis-json (the CIS compliance report).").
+		Short('o').Default("table").EnumVar(&o.scanOutput, "table", "json", "cis", "cis-json")
 	scanCmd.Flag(flagScanFailOn, "Exit 1 when a non-exempt finding is at least this severe: critical, high, medium, low, info, or none.").
 		Default("high").EnumVar(&o.scanFailOn, "critical", "high", "medium", "low", "info", "none")
 	scanCmd.Flag(flagScanTimeout, "Give up on sources that have not finished their scan after this long.").

@@ -40,29 +40,65 @@ func mdCell(s string) string {
 	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "|", `\|`)
 }
 
+// coverageTable renders the check-to-rule mapping as README's CIS coverage.
+func coverageTable() string {
+	var b strings.Builder
+	b.WriteString("| CIS | title | docker-bench | judged by |\n")
+	b.WriteString("| --- | --- | --- | --- |\n")
+	for _, c := range findings.Checks() {
+		var by []string
+		for _, r := range c.Rules {
+			by = append(by, "`"+r+"`")
+		}
+		judged := strings.Join(by, ", ")
+		switch {
+		case c.Informational:
+			judged += " (info: reported, not failed)"
+		case c.Observed != "":
+			judged = "observed by the " + c.Observed + " source (info); in `scan`: manual. " + c.Manual
+		case len(c.Rules) == 0:
+			judged = "manual: " + c.Manual
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.ID, mdCell(c.Title), c.DockerBench, mdCell(judged))
+	}
+	return b.String()
+}
+
 // The findings reference in README.md is the catalogue; sources add and
 // rename rules, and this keeps the README honest.
 func TestReadmeFindingsTable(t *testing.T) {
+	checkReadmeBlock(t, tableBegin, tableEnd, findingsTable(), "findings.Rules()")
+}
+
+// README's CIS coverage is the mapping in pkg/findings, check for check.
+func TestReadmeCISCoverage(t *testing.T) {
+	checkReadmeBlock(t, "<!-- BEGIN CIS COVERAGE -->\n", "<!-- END CIS COVERAGE -->", coverageTable(), "findings.Checks()")
+}
+
+// checkReadmeBlock compares the README between two markers with want, and
+// rewrites it under -update.
+func checkReadmeBlock(t *testing.T, begin, end, want, from string) {
+	t.Helper()
 	data, err := os.ReadFile(readmePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	readme := string(data)
-	i, j := strings.Index(readme, tableBegin), strings.Index(readme, tableEnd)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q ... %q markers", strings.TrimSpace(tableBegin), tableEnd)
+		t.Fatalf("README.md lacks the %q ... %q markers", strings.TrimSpace(begin), end)
 	}
-	got, want := readme[i+len(tableBegin):j], findingsTable()
+	got := readme[i+len(begin) : j]
 	if got == want {
 		return
 	}
 	if *update {
-		if err := os.WriteFile(readmePath, []byte(readme[:i+len(tableBegin)]+want+readme[j:]), 0o644); err != nil {
+		if err := os.WriteFile(readmePath, []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	t.Errorf("README.md's findings table differs from findings.Rules(); run: %s\n%s", readmeRegen, lineDiff(got, want))
+	t.Errorf("README.md between %s and %s differs from %s; run: %s\n%s", strings.TrimSpace(begin), end, from, readmeRegen, lineDiff(got, want))
 }
 
 // Every dockward_* series the code defines is in README's metrics reference.

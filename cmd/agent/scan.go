@@ -45,7 +45,7 @@ func runScan(o options, stdout, stderr io.Writer) int {
 	scanned, scanErr := scanSources(ctx, w, cfg)
 
 	open := store.Open()
-	if err := printFindings(stdout, o.scanOutput, scanned, open); err != nil {
+	if err := printScan(stdout, o.scanOutput, w, scanned, open); err != nil {
 		fmt.Fprintf(stderr, "dockward scan: writing output: %v\n", err)
 		return exitUsage
 	}
@@ -124,6 +124,19 @@ func scanExitCode(open []findings.Finding, failOn string) (int, error) {
 		}
 	}
 	return exitOK, nil
+}
+
+// printScan writes the findings, or for --output cis and cis-json the
+// compliance report, in which only the sources that scanned count as judged.
+func printScan(out io.Writer, format string, w *wiring, scanned []string, open []findings.Finding) error {
+	if format != "cis" && format != "cis-json" {
+		return printFindings(out, format, scanned, open)
+	}
+	done := map[string]bool{}
+	for _, s := range scanned {
+		done[s] = true
+	}
+	return printCompliance(out, format, w.compliance(func(s string) bool { return done[s] }))
 }
 
 // scanReport is the --output json document.

@@ -20,12 +20,15 @@ const (
 	pathHealth      = "/healthz"
 	pathReady       = "/readyz"
 	pathFindingsAPI = "/api/v1/findings"
+	pathCISAPI      = "/api/v1/cis"
 	pathFindings    = "/findings"
 )
 
 // newHandler builds the HTTP routes. TLS and basic auth wrap it in
 // exporter-toolkit's server, so every route is covered by them.
-func newHandler(o options, reg *prometheus.Registry, store *findings.Store, ready *readiness, log *zap.Logger) (http.Handler, error) {
+// compliance computes the CIS report at each request.
+func newHandler(o options, reg *prometheus.Registry, store *findings.Store, ready *readiness,
+	compliance func() findings.Compliance, log *zap.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 
 	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -49,15 +52,19 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 		}
 		fmt.Fprint(w, body)
 	})
-	mux.HandleFunc(pathFindingsAPI, func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(store.Open()); err != nil {
-			log.Debug("writing findings response", zap.String("source", "http"), zap.Error(err))
+	serveJSON := func(what string, v func() any) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v()); err != nil {
+				log.Debug("writing "+what+" response", zap.String("source", "http"), zap.Error(err))
+			}
 		}
-	})
-	mux.Handle(pathFindings, findingspage.Handler(store))
+	}
+	mux.HandleFunc(pathFindingsAPI, serveJSON("findings", func() any { return store.Open() }))
+	mux.HandleFunc(pathCISAPI, serveJSON("CIS report", func() any { return compliance() }))
+	mux.Handle(pathFindings, findingspage.HandlerWithCompliance(store, compliance))
 
 	if o.telemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
@@ -69,6 +76,8 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 				{Address: o.telemetryPath, Text: "Metrics"},
 				{Address: pathFindings, Text: "Findings", Description: "open findings as a page"},
 				{Address: pathFindingsAPI, Text: "Findings API", Description: "open findings as JSON"},
+				{Address: pathFindings + "?view=cis", Text: "CIS compliance", Description: "every CIS Docker Benchmark check with its status"},
+				{Address: pathCISAPI, Text: "CIS API", Description: "the compliance report as JSON"},
 				{Address: pathHealth, Text: "Health"},
 				{Address: pathReady, Text: "Readiness", Description: "200 once every enabled source has started"},
 			},

@@ -250,7 +250,8 @@ func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
 // readyz serves one GET /readyz from a handler over r.
 func readyz(t *testing.T, r *readiness) (int, string) {
 	t.Helper()
-	h, err := newHandler(options{telemetryPath: "/metrics"}, prometheus.NewRegistry(), findings.NewStore(nil), r, zap.NewNop())
+	h, err := newHandler(options{telemetryPath: "/metrics"}, prometheus.NewRegistry(), findings.NewStore(nil), r,
+		func() findings.Compliance { return findings.Report(findings.ComplianceInput{}) }, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

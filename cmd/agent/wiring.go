@@ -41,6 +41,9 @@ type wiring struct {
 	// replaces its old listeners instead of adding to them.
 	daemonReload map[string][]func()
 	building     string // the source being built (under buildMu)
+	// observers report the observed checks of the compliance report, by
+	// source; set by the builders of sources that observe checks.
+	observers map[string]func() map[string]findings.Observation
 }
 
 // Docker returns the one Docker Engine client the agent uses. It only makes

@@ -45,9 +45,21 @@ func TestChromiumRendersFindings(t *testing.T) {
 		t.Errorf("?kind=daemon in Chromium shows %v, want the one daemon finding", filtered)
 	}
 
-	shot := filepath.Join(artifactDir(t), "findings-page.png")
-	testenv.Chromium(t, "--window-size=1400,1000", "--screenshot="+shot, srv.URL+"/findings")
-	t.Logf("screenshot of /findings: %s", shot)
+	// The style was applied (the CSP allowed it): the critical and medium
+	// row colors are on screen.
+	requireColors(t, srv.URL+"/findings", "1400,1000", "findings-page.png", map[string]color.RGBA{
+		"critical": {0xb7, 0x1c, 0x1c, 0xff},
+		"medium":   {0xfd, 0xd6, 0x63, 0xff},
+	})
+}
+
+// requireColors screenshots url in Chromium (kept as an artifact) and
+// fails unless each named color covers at least 2000 pixels.
+func requireColors(t *testing.T, url, size, file string, colors map[string]color.RGBA) {
+	t.Helper()
+	shot := filepath.Join(artifactDir(t), file)
+	testenv.Chromium(t, "--window-size="+size, "--screenshot="+shot, url)
+	t.Logf("screenshot of %s: %s", url, shot)
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatalf("Chromium wrote no screenshot: %v", err)
@@ -57,14 +69,9 @@ func TestChromiumRendersFindings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding screenshot: %v", err)
 	}
-	// The style was applied (the CSP allowed it): the critical and medium
-	// row colors are on screen.
-	for name, want := range map[string]color.RGBA{
-		"critical": {0xb7, 0x1c, 0x1c, 0xff},
-		"medium":   {0xfd, 0xd6, 0x63, 0xff},
-	} {
+	for name, want := range colors {
 		if n := countColor(img, want); n < 2000 {
-			t.Errorf("screenshot has %d pixels of the %s color %v; the severity colors were not rendered", n, name, want)
+			t.Errorf("screenshot has %d pixels of the %s color %v; the colors were not rendered", n, name, want)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package findingspage renders the open findings as an HTML page served at
 // /findings: a table colored and sorted by severity, filterable by kind with
-// ?kind=container|daemon|file|audit. The page is one self-contained document:
+// ?kind=container|daemon|file|audit|image, and, with ?view=cis, the CIS
+// Docker Benchmark compliance report: every check by section with its status
+// and the subjects that fail it. The page is one self-contained document:
 // inline style, no script, and a Content-Security-Policy that forbids the
 // browser to load anything, so it works on hosts without outside access and
 // cannot leak which findings a host has.
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +24,7 @@ import (
 )
 
 // kinds are the filter choices, in display order.
-var kinds = []findings.Kind{findings.KindContainer, findings.KindDaemon, findings.KindFile, findings.KindAudit}
+var kinds = findings.Kinds()
 
 var severities = []findings.Severity{findings.Critical, findings.High, findings.Medium, findings.Low, findings.Info}
 
@@ -51,6 +54,17 @@ tr.exempt .details,tr.exempt .fix{color:#555}
 .fix{color:#444;font-size:.9em}
 .empty{padding:2em;text-align:center;color:#666}
 footer{margin-top:1em;color:#666;font-size:.85em}
+.views{margin:0 0 .8em}
+h2{font-size:1.1em;margin:1.2em 0 .4em}
+td.st{font-weight:700;text-transform:uppercase;white-space:nowrap}
+.st-pass{background:#c8e6c9}
+.st-fail{background:#f28b82}
+.st-info{background:#d2e3fc}
+.st-manual{background:#eeeeee}
+.st-not_applicable{background:#f7f7f7;color:#555}
+table.cis{table-layout:fixed}
+table.cis th:nth-child(1){width:4.5em}
+table.cis th:nth-child(2){width:9em}
 `
 
 // contentSecurityPolicy allows only the page's own inline style.
@@ -68,12 +82,16 @@ var page = template.Must(template.New("findings").Funcs(template.FuncMap{
 		return now.Sub(t).Truncate(time.Second).String() + " ago"
 	},
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-}).Parse(`<!DOCTYPE html>
+}).Parse(`{{define "head"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>dockward findings</title>
+<title>dockward {{.Title}}</title>
 <style>{{.Style}}</style></head>
 <body>
+{{- if .CISView}}
+<nav class="views" aria-label="Views"><a href="?">findings</a> <a href="?view=cis" id="view-cis"{{if eq .Title "CIS compliance"}} class="active"{{end}}>CIS compliance</a></nav>
+{{- end}}
+{{end}}{{template "head" .}}
 <h1>Open findings</h1>
 <nav aria-label="Filter by kind">
 <a href="?"{{if eq .Kind ""}} class="active"{{end}}>all ({{.Total}})</a>
@@ -109,7 +127,32 @@ var page = template.Must(template.New("findings").Funcs(template.FuncMap{
 {{- end}}
 <footer>Sorted by severity, then rule and subject. Exempt findings are greyed and not alerted on. JSON: <a href="api/v1/findings">api/v1/findings</a>.</footer>
 </body></html>
-`))
+{{define "cis"}}{{template "head" .}}
+<h1>{{.Report.Benchmark}}</h1>
+<div class="summary" id="cis-summary">
+{{- range .Counts}}
+<span class="st-{{.Name}}" id="cis-count-{{.Name}}">{{.Count}} {{.Name}}</span>
+{{- end}}
+<span id="cis-score">score {{.Report.Score}} of {{.Report.Checks}} checks</span>
+</div>
+{{- range .Report.Sections}}
+<h2 id="section-{{.ID}}">{{.ID}} {{.Title}}</h2>
+<table class="cis">
+<thead><tr><th>Check</th><th>Status</th><th>Title</th><th>Failing subjects and notes</th></tr></thead>
+<tbody>
+{{- range .Checks}}
+<tr class="st-{{.Status}}" data-check="{{.ID}}" data-status="{{.Status}}">
+<td class="mono">{{.ID}}</td>
+<td class="st">{{.Status}}</td>
+<td>{{.Title}}{{if .Rules}}<div class="fix">{{range $i, $r := .Rules}}{{if $i}}, {{end}}<span class="mono">{{$r}}</span>{{end}}</div>{{end}}</td>
+<td>{{if .Subjects}}<ul class="details">{{range .Subjects}}<li class="mono">{{.}}</li>{{end}}</ul>{{end}}{{if .Note}}<div class="fix">{{.Note}}</div>{{end}}</td>
+</tr>
+{{- end}}
+</tbody></table>
+{{- end}}
+<footer>pass and fail as docker-bench-security scores them; the score is passed checks minus failed checks. JSON: <a href="api/v1/cis">api/v1/cis</a>.</footer>
+</body></html>
+{{end}}`))
 
 type kindLink struct {
 	Name   findings.Kind
@@ -124,6 +167,8 @@ type severityCount struct {
 
 type view struct {
 	Style      template.CSS
+	Title      string
+	CISView    bool // the CIS view is available
 	Kind       findings.Kind
 	Total      int
 	Kinds      []kindLink
@@ -132,14 +177,30 @@ type view struct {
 	Now        time.Time
 }
 
+// cisView is the ?view=cis page.
+type cisView struct {
+	Style   template.CSS
+	Title   string
+	CISView bool
+	Report  findings.Compliance
+	Counts  []severityCount
+}
+
 // Handler serves the page from the store's current open findings.
 func Handler(store *findings.Store) http.Handler {
 	return handler{open: store.Open, now: time.Now}
 }
 
+// HandlerWithCompliance serves the page and its CIS view, which shows
+// report's result at each request.
+func HandlerWithCompliance(store *findings.Store, report func() findings.Compliance) http.Handler {
+	return handler{open: store.Open, now: time.Now, report: report}
+}
+
 type handler struct {
-	open func() []findings.Finding
-	now  func() time.Time
+	open   func() []findings.Finding
+	now    func() time.Time
+	report func() findings.Compliance // nil: no CIS view
 }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -148,15 +209,9 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed: the findings page is read-only", http.StatusMethodNotAllowed)
 		return
 	}
-	kind, err := parseKind(r.URL.Query().Get("kind"))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	v := build(h.open(), kind, h.now())
 	var buf bytes.Buffer
-	if err := page.Execute(&buf, v); err != nil {
-		http.Error(w, "rendering findings: "+err.Error(), http.StatusInternalServerError)
+	if status, err := h.render(&buf, r.URL.Query()); err != nil {
+		http.Error(w, err.Error(), status)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -165,6 +220,38 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// render writes the view the query asks for, or returns the HTTP status
+// and error to answer instead.
+func (h handler) render(buf *bytes.Buffer, q url.Values) (int, error) {
+	switch v := q.Get("view"); {
+	case v == "cis" && h.report != nil:
+		cv := cisView{Style: template.CSS(style), Title: "CIS compliance", CISView: true, Report: h.report()}
+		for _, st := range findings.Statuses() {
+			cv.Counts = append(cv.Counts, severityCount{Name: string(st), Count: cv.Report.Counts[st]})
+		}
+		if err := page.ExecuteTemplate(buf, "cis", cv); err != nil {
+			return http.StatusInternalServerError, fmt.Errorf("rendering the CIS view: %w", err)
+		}
+		return http.StatusOK, nil
+	case v != "" && v != "findings":
+		choices := "findings"
+		if h.report != nil {
+			choices += ", cis"
+		}
+		return http.StatusBadRequest, fmt.Errorf("unknown view %q: use one of %s", v, choices)
+	}
+	kind, err := parseKind(q.Get("kind"))
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	v := build(h.open(), kind, h.now())
+	v.Title, v.CISView = "findings", h.report != nil
+	if err := page.Execute(buf, v); err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("rendering findings: %w", err)
+	}
+	return http.StatusOK, nil
 }
 
 func parseKind(v string) (findings.Kind, error) {

@@ -14,7 +14,12 @@ type Subject struct {
 	Name string `json:"name"`
 	// ContainerID is the full container ID; empty for other kinds.
 	ContainerID string `json:"container_id,omitempty"`
-	Image       string `json:"image,omitempty"`
+	// Image is a container's image reference, or an image subject's
+	// 12-hex ID.
+	Image string `json:"image,omitempty"`
+	// ImageID is an image subject's full ID (sha256:...); empty for other
+	// kinds.
+	ImageID string `json:"image_id,omitempty"`
 	// Labels are the container's labels, used only to match exemptions.
 	Labels map[string]string `json:"-"`
 }
@@ -39,6 +44,9 @@ func (s Subject) key() subjectKey {
 	if s.Kind == KindContainer && s.ContainerID != "" {
 		return subjectKey{s.Kind, s.ContainerID}
 	}
+	if s.Kind == KindImage && s.ImageID != "" {
+		return subjectKey{s.Kind, s.ImageID}
+	}
 	return subjectKey{s.Kind, s.Name}
 }
 
@@ -52,6 +60,26 @@ func (k subjectKey) less(o subjectKey) bool {
 // ContainerSubject builds the subject for a container from inspect data.
 func ContainerSubject(id, name, image string, labels map[string]string) Subject {
 	return Subject{Kind: KindContainer, Name: strings.TrimPrefix(name, "/"), ContainerID: id, Image: image, Labels: labels}
+}
+
+// ImageSubject builds the subject for a local image: named by its first
+// repository tag (sorted, so the name is stable), or by its short ID when it
+// has none, and keyed by its ID so a retag does not reopen its findings.
+func ImageSubject(id string, repoTags []string) Subject {
+	short := strings.TrimPrefix(id, "sha256:")
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	name := ""
+	for _, t := range repoTags {
+		if t != "" && t != "<none>:<none>" && (name == "" || t < name) {
+			name = t
+		}
+	}
+	if name == "" {
+		name = "sha256:" + short
+	}
+	return Subject{Kind: KindImage, Name: name, Image: short, ImageID: id}
 }
 
 // Finding is one open (rule, subject) pair.

@@ -74,7 +74,7 @@ func (e Exemption) Matches(f Finding) bool {
 	if e.Container != "" && (s.Kind != KindContainer || !glob(e.Container, s.Name)) {
 		return false
 	}
-	if e.Image != "" && (s.Kind != KindContainer || !glob(e.Image, s.Image)) {
+	if e.Image != "" && !e.matchesImage(s) {
 		return false
 	}
 	for k, v := range e.Labels {
@@ -82,10 +82,22 @@ func (e Exemption) Matches(f Finding) bool {
 			return false
 		}
 	}
-	if e.Path != "" && (s.Kind == KindContainer || !glob(e.Path, s.Name)) {
+	if e.Path != "" && (s.Kind == KindContainer || s.Kind == KindImage || !glob(e.Path, s.Name)) {
 		return false
 	}
 	return true
+}
+
+// matchesImage globs a container's image reference, or an image subject's
+// name (its repository tag).
+func (e Exemption) matchesImage(s Subject) bool {
+	switch s.Kind {
+	case KindContainer:
+		return glob(e.Image, s.Image)
+	case KindImage:
+		return glob(e.Image, s.Name)
+	}
+	return false
 }
 
 func glob(pattern, s string) bool {

@@ -14,7 +14,12 @@ const (
 	KindDaemon    Kind = "daemon"
 	KindFile      Kind = "file"
 	KindAudit     Kind = "audit"
+	// KindImage is a local image, judged whether or not a container uses it.
+	KindImage Kind = "image"
 )
+
+// Kinds lists every subject kind, in display order.
+func Kinds() []Kind { return []Kind{KindContainer, KindDaemon, KindFile, KindAudit, KindImage} }
 
 // Rule is the metadata of one check. The catalogue lives in this package
 // (rules_*.go, one file per kind) so that config validation, metrics and
@@ -26,6 +31,10 @@ type Rule struct {
 	Severity    Severity // default; overridable in config
 	Title       string
 	Remediation string
+	// Source is the config section of the source that judges the rule
+	// ("containers", "host", "audit"); the compliance report calls a check
+	// judged only once that source has completed a judgement.
+	Source string
 }
 
 var (

@@ -1,14 +1,16 @@
 package findings
 
-// Audit rules: CIS 1.1.x, the kernel audit watches on Docker's files.
+// Audit rules: CIS 1.1.x, the kernel audit watches on Docker's files. A
+// missing watch's finding names the exact 1.1.x check of its path; a
+// dockerd that is not audited at all fails 1.1.3, auditing of the daemon.
 func init() {
 	a := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindAudit, Severity: sev, Title: title, Remediation: fix}
+		return Rule{ID: id, CIS: cis, Kind: KindAudit, Severity: sev, Title: title, Remediation: fix, Source: "audit"}
 	}
 	register(
 		a("audit.watch_missing", "1.1", Medium, "A Docker file is not covered by a kernel audit watch",
 			"Add the watch: auditctl -w <path> -p wa -k <key> (and persist it in /etc/audit/rules.d)."),
-		a("audit.daemon_unaudited", "1.1", High, "dockerd started before audit was enabled and is not audited",
+		a("audit.daemon_unaudited", "1.1.3", High, "dockerd started before audit was enabled and is not audited",
 			"Boot with audit=1 on the kernel command line, or restart docker after audit is enabled."),
 	)
 }

@@ -4,7 +4,7 @@ package findings
 // one container inspect.
 func init() {
 	c := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindContainer, Severity: sev, Title: title, Remediation: fix}
+		return Rule{ID: id, CIS: cis, Kind: KindContainer, Severity: sev, Title: title, Remediation: fix, Source: "containers"}
 	}
 	register(
 		c("container.privileged", "5.5", Critical, "Container runs privileged",

@@ -4,7 +4,7 @@ package findings
 // with (GET /info, its command line, daemon.json).
 func init() {
 	d := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindDaemon, Severity: sev, Title: title, Remediation: fix}
+		return Rule{ID: id, CIS: cis, Kind: KindDaemon, Severity: sev, Title: title, Remediation: fix, Source: "host"}
 	}
 	register(
 		d("daemon.config_invalid", "2", High, "daemon.json cannot be parsed; dockerd will not start with it",

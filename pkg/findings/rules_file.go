@@ -5,7 +5,7 @@ package findings
 // exact 3.x check for its path; the rule's is the section.
 func init() {
 	f := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindFile, Severity: sev, Title: title, Remediation: fix}
+		return Rule{ID: id, CIS: cis, Kind: KindFile, Severity: sev, Title: title, Remediation: fix, Source: "host"}
 	}
 	register(
 		f("file.owner", "3", Medium, "Docker file has the wrong owner",

@@ -92,7 +92,7 @@ func (s *scanner) discoverFiles(in *daemonInputs) []fileRule {
 	}
 	add(fileRule{Path: in.configPath, Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: "3.17", CISMode: "3.18", What: "daemon.json"})
 	add(fileRule{Path: "/etc/default/docker", Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: "3.19", CISMode: "3.20", What: "Docker environment file"})
-	add(fileRule{Path: "/etc/sysconfig/docker", Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: "3.21", CISMode: "3.22", What: "Docker environment file"})
+	add(fileRule{Path: "/etc/sysconfig/docker", Owner: "root", Group: "root", MaxMode: 0o644, CISOwner: "3.22", CISMode: "3.21", What: "Docker environment file"})
 	for _, p := range s.containerdSockets(in) {
 		add(fileRule{Path: p, Owner: "root", Group: "root", MaxMode: 0o660, CISOwner: "3.23", CISMode: "3.24", What: "containerd socket"})
 	}

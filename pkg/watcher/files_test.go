@@ -3,11 +3,13 @@ package watcher
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 func TestFileModeIsComparedBitwise(t *testing.T) {
@@ -75,7 +77,7 @@ func fileCases() []fileCase {
 			setup: func(tr *tree) { tr.write("/run/docker.sock", 0o660, ""); tr.chown("/run/docker.sock", 0, 999) }},
 		{path: "/etc/docker/daemon.json", good: 0o644, bad: 0o664, cisOwner: "3.17", cisMode: "3.18", owner: "root:root"},
 		{path: "/etc/default/docker", good: 0o644, bad: 0o606, cisOwner: "3.19", cisMode: "3.20", owner: "root:root"},
-		{path: "/etc/sysconfig/docker", good: 0o644, bad: 0o666, cisOwner: "3.21", cisMode: "3.22", owner: "root:root",
+		{path: "/etc/sysconfig/docker", good: 0o644, bad: 0o666, cisOwner: "3.22", cisMode: "3.21", owner: "root:root",
 			setup: func(tr *tree) { tr.write("/etc/sysconfig/docker", 0o644, "OPTIONS=\n") }},
 		{path: "/run/containerd/containerd.sock", good: 0o660, bad: 0o666, cisOwner: "3.23", cisMode: "3.24", owner: "root:root",
 			setup: func(tr *tree) { tr.write("/run/containerd/containerd.sock", 0o660, "") }},
@@ -115,6 +117,7 @@ func TestFileModeRulesPerPath(t *testing.T) {
 			if f.CIS != c.cisMode || f.Remediation != want {
 				t.Errorf("CIS %q remediation %q, want %q and %q", f.CIS, f.Remediation, c.cisMode, want)
 			}
+			requireCheckAbout(t, f.CIS, "permissions", c.path)
 			tr.chmod(real, c.good)
 			if _, ok := find(h.scan(), "file.mode", c.path); ok {
 				t.Errorf("finding not resolved after chmod %04o", c.good)
@@ -148,7 +151,18 @@ func TestFileOwnerRulesPerPath(t *testing.T) {
 			if f.CIS != c.cisOwner || f.Remediation != want || f.Details["owner"] != "1000:1000" {
 				t.Errorf("CIS %q remediation %q owner %q, want %q, %q, 1000:1000", f.CIS, f.Remediation, f.Details["owner"], c.cisOwner, want)
 			}
+			requireCheckAbout(t, f.CIS, "ownership", c.path)
 		})
+	}
+}
+
+// requireCheckAbout proves a finding's CIS number by the benchmark's text:
+// the check must be about what the rule judges (ownership or permissions).
+func requireCheckAbout(t *testing.T, cis, what, path string) {
+	t.Helper()
+	c, ok := findings.LookupCheck(cis)
+	if !ok || !strings.Contains(c.Title, " "+what+" ") {
+		t.Errorf("%s: CIS %s is %q, not a check of %s", path, cis, c.Title, what)
 	}
 }
 

@@ -1,0 +1,251 @@
+package findings
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+)
+
+// dockerBenchCheck is one line of testdata/docker-bench-security-1.6.0.tsv.
+type dockerBenchCheck struct {
+	id, flags, title string
+	automated        bool
+}
+
+func (d dockerBenchCheck) scored() bool { return strings.Contains(d.flags, "S") }
+
+func loadDockerBench(t *testing.T) map[string]dockerBenchCheck {
+	t.Helper()
+	f, err := os.Open("testdata/docker-bench-security-1.6.0.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	suffix := regexp.MustCompile(` \((Automated|Manual|Scored)\)$`)
+	out := map[string]dockerBenchCheck{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "#") {
+			continue
+		}
+		p := strings.Split(sc.Text(), "\t")
+		if len(p) != 3 {
+			t.Fatalf("bad docker-bench line %q", sc.Text())
+		}
+		m := suffix.FindStringSubmatch(p[2])
+		if m == nil {
+			t.Fatalf("docker-bench %s: no profile suffix in %q", p[0], p[2])
+		}
+		out[p[0]] = dockerBenchCheck{id: p[0], flags: p[1], title: suffix.ReplaceAllString(p[2], ""), automated: m[1] != "Manual"}
+	}
+	if len(out) != 117 {
+		t.Fatalf("docker-bench list has %d checks, want 117", len(out))
+	}
+	return out
+}
+
+// sameText compares titles ignoring case, spacing and punctuation, which
+// is all docker-bench's copies of the benchmark's titles differ by.
+func sameText(a, b string) bool {
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, strings.ToLower(s))
+	}
+	return norm(a) == norm(b)
+}
+
+// Every check of the benchmark is here once, and each one's number is
+// proven by its text against docker-bench-security 1.6.0's: that is what
+// catches a pair numbered the wrong way round (3.21 and 3.22).
+func TestChecksMatchDockerBenchByText(t *testing.T) {
+	db := loadDockerBench(t)
+	checks := Checks()
+	if len(checks) != 117 {
+		t.Fatalf("%d checks, want the benchmark's 117 (sections 1-7)", len(checks))
+	}
+	ids, dbUsed := map[string]bool{}, map[string]bool{}
+	for _, c := range checks {
+		if ids[c.ID] || dbUsed[c.DockerBench] {
+			t.Errorf("%s (docker-bench %s) listed twice", c.ID, c.DockerBench)
+		}
+		ids[c.ID], dbUsed[c.DockerBench] = true, true
+		d, ok := db[c.DockerBench]
+		switch {
+		case !ok:
+			t.Errorf("%s: docker-bench has no check %s", c.ID, c.DockerBench)
+		case !sameText(c.Title, d.title):
+			t.Errorf("%s is %q, but docker-bench's %s is %q", c.ID, c.Title, c.DockerBench, d.title)
+		case c.Automated != d.automated:
+			t.Errorf("%s: automated=%v, docker-bench says %v", c.ID, c.Automated, d.automated)
+		case c.DockerBenchScored != d.scored():
+			t.Errorf("%s: docker_bench_scored=%v, but docker-bench's flags for %s are %q", c.ID, c.DockerBenchScored, d.id, d.flags)
+		}
+		if SectionTitle(c.Section()) == "" {
+			t.Errorf("%s: no section title for %q", c.ID, c.Section())
+		}
+	}
+}
+
+// pendingScoredChecks are docker-bench-scored checks whose rules are not
+// built yet; the list must end empty.
+var pendingScoredChecks = map[string]bool{"1.1.1": true, "1.1.2": true, "2.10": true, "2.11": true, "4.5": true, "7.2": true,
+	"4.6": true, "5.1": true, "5.3": true, "5.7": true, "5.9": true, "7.1": true, "7.3": true, "7.5": true}
+
+// Every automated check docker-bench-security 1.6.0 scores gets a pass or
+// a fail from dockward: it has rules, and is neither informational nor
+// only observed.
+func TestNoScoredCheckLeftWithoutPassOrFail(t *testing.T) {
+	var left []string
+	scored := 0
+	for _, c := range Checks() {
+		if !c.DockerBenchScored { // proven against docker-bench's list above
+			continue
+		}
+		scored++
+		if len(c.Rules) == 0 || c.Informational || c.Observed != "" {
+			left = append(left, c.ID)
+		}
+	}
+	if scored != 90 {
+		t.Errorf("docker-bench scores %d checks, want 90", scored)
+	}
+	var unexpected []string
+	for _, id := range left {
+		if !pendingScoredChecks[id] {
+			unexpected = append(unexpected, id)
+		}
+	}
+	if len(unexpected) > 0 || len(left) != len(pendingScoredChecks) {
+		t.Errorf("scored checks left without pass or fail: %v (pending: %d)", left, len(pendingScoredChecks))
+	}
+}
+
+// The mapping and the catalogue agree: every rule a check names exists and
+// can carry the check's number, and every rule whose own number is a
+// check is mapped to that check.
+func TestCheckRulesMatchCatalogue(t *testing.T) {
+	mapped := map[string]map[string]bool{}
+	for _, c := range Checks() {
+		if len(c.Rules) == 0 && c.Observed == "" && c.Manual == "" {
+			t.Errorf("%s has no rules, no observer and no reason to be manual", c.ID)
+		}
+		for _, id := range c.Rules {
+			r, ok := LookupRule(id)
+			if !ok {
+				t.Errorf("%s names unknown rule %s", c.ID, id)
+				continue
+			}
+			if r.CIS != c.ID && !strings.HasPrefix(c.ID, r.CIS+".") {
+				t.Errorf("%s names %s, whose findings carry CIS %s", c.ID, id, r.CIS)
+			}
+			if r.Source == "" {
+				t.Errorf("rule %s has no source", id)
+			}
+			if mapped[id] == nil {
+				mapped[id] = map[string]bool{}
+			}
+			mapped[id][c.ID] = true
+		}
+	}
+	for _, r := range Rules() {
+		if _, isCheck := LookupCheck(r.CIS); isCheck && !mapped[r.ID][r.CIS] {
+			t.Errorf("rule %s carries CIS %s but check %s does not list it", r.ID, r.CIS, r.CIS)
+		}
+	}
+}
+
+func TestReportStatuses(t *testing.T) {
+	web := ContainerSubject("c1", "/web", "nginx:1", nil)
+	exempt := New("container.host_pid", web, "host pid")
+	exempt.Exempt = true
+	owner := New("file.owner", Subject{Kind: KindFile, Name: "/etc/sysconfig/docker"}, "owned by bin")
+	owner.CIS = "3.22"
+	extra := New("file.mode", Subject{Kind: KindFile, Name: "/etc/extra"}, "0666") // CIS "3": no check
+	in := ComplianceInput{
+		Open: []Finding{New("container.privileged", web, "privileged"), exempt, owner, extra,
+			New("daemon.no_default_ulimits", Subject{Kind: KindDaemon, Name: "dockerd"}, "no default ulimits")},
+		Judged: func(src string) bool { return src != "audit" },
+	}
+	rep := Report(in)
+	got := map[string]CheckResult{}
+	for _, r := range rep.Results() {
+		got[r.ID] = r
+	}
+	want := map[string]Status{
+		"5.5": StatusFail, "5.16": StatusPass, "3.22": StatusFail, "3.21": StatusPass, "3.18": StatusPass,
+		"2.8": StatusInfo, "6.2": StatusManual, "1.1.5": StatusManual, "4.2": StatusManual,
+	}
+	for id, st := range want {
+		if got[id].Status != st {
+			t.Errorf("%s: status %s, want %s (%+v)", id, got[id].Status, st, got[id])
+		}
+	}
+	if s := got["5.5"].Subjects; len(s) != 1 || s[0] != "container web" {
+		t.Errorf("5.5 subjects %v, want [container web]", s)
+	}
+	if !strings.Contains(got["5.16"].Note, "container web") {
+		t.Errorf("5.16 does not name its exemption: %q", got["5.16"].Note)
+	}
+	if !strings.Contains(got["1.1.5"].Note, "audit source") {
+		t.Errorf("1.1.5 does not say its source has not judged: %q", got["1.1.5"].Note)
+	}
+	if rep.Checks != 117 || rep.Score != rep.Counts[StatusPass]-rep.Counts[StatusFail] || rep.Counts[StatusFail] != 2 {
+		t.Errorf("checks %d, score %d, counts %v", rep.Checks, rep.Score, rep.Counts)
+	}
+	if len(rep.Sections) != 7 || rep.Sections[4].Title != "Container Runtime" || len(rep.Sections[4].Checks) != 32 {
+		t.Errorf("sections: %d, section 5 %q with %d checks", len(rep.Sections), rep.Sections[4].Title, len(rep.Sections[4].Checks))
+	}
+}
+
+// An observed check takes its source's observation, is manual (with its
+// reason) without one, and is manual while its source has not judged.
+func TestObservedCheck(t *testing.T) {
+	c := Check{ID: "6.1", Observed: "containers", Manual: "only the running agent counts"}
+	obs := map[string]Observation{"6.1": {Status: StatusInfo, Note: "3 images, 1 unused"}}
+	judged := func(string) bool { return true }
+	if r := judgeCheck(c, nil, ComplianceInput{Judged: judged, Observations: obs}); r.Status != StatusInfo || r.Note != "3 images, 1 unused" {
+		t.Errorf("with an observation: %s %q", r.Status, r.Note)
+	}
+	if r := judgeCheck(c, nil, ComplianceInput{Judged: judged}); r.Status != StatusManual || r.Note != c.Manual {
+		t.Errorf("without an observation: %s %q", r.Status, r.Note)
+	}
+	notYet := func(string) bool { return false }
+	if r := judgeCheck(c, nil, ComplianceInput{Judged: notYet, Observations: obs}); r.Status != StatusManual || !strings.Contains(r.Note, "containers source") {
+		t.Errorf("source not judged: %s %q", r.Status, r.Note)
+	}
+}
+
+func TestComplianceCollectorSeries(t *testing.T) {
+	web := ContainerSubject("c1", "/web", "nginx:1", nil)
+	c := NewComplianceCollector(func() Compliance {
+		return Report(ComplianceInput{Open: []Finding{New("container.privileged", web, "privileged")}})
+	})
+	if n := testutil.CollectAndCount(c, "dockward_cis_check"); n != 117*5 {
+		t.Errorf("%d dockward_cis_check series, want 117 checks x 5 statuses", n)
+	}
+	want := `
+# HELP dockward_cis_check CIS Docker Benchmark v1.6.0 checks: 1 for each check's current status, 0 for its other statuses.
+# TYPE dockward_cis_check gauge
+dockward_cis_check{check="5.5",section="5",status="fail"} 1
+dockward_cis_check{check="5.5",section="5",status="pass"} 0
+dockward_cis_check{check="5.6",section="5",status="pass"} 1
+`
+	got, err := testutil.CollectAndFormat(c, expfmt.TypeTextPlain, "dockward_cis_check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+		if !strings.Contains(string(got), line) {
+			t.Errorf("exposition lacks %q", line)
+		}
+	}
+}
