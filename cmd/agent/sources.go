@@ -232,8 +232,5 @@ func (s *supervisor) runOnce(ctx context.Context, src findings.Source) (err erro
 // so that a disabled source leaves nothing open behind it. The sink is the
 // one buildSource gave the source: both come from the spec's name.
 func (s *supervisor) clearFindings(store *findings.Store) {
-	sink := store.SourceSink(s.spec.name)
-	for _, scope := range sink.Scopes() {
-		sink.Set(scope, nil)
-	}
+	store.SourceSink(s.spec.name).Sync("", nil)
 }

@@ -475,11 +475,10 @@ func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 		_, err := os.Lstat(filepath.Join(s.cfg.Rootfs, p))
 		return err == nil
 	}
-	current := map[string]bool{}
+	judged := map[string][]findings.Finding{}
 	for i, c := range rules.CheckCoverage(ruleWatches(s.watches), krules, exists) {
 		w := s.watches[i]
 		scope := scopeWatchPrefix + w.Path
-		current[scope] = true
 		var found []findings.Finding
 		switch {
 		case !c.Exists:
@@ -489,13 +488,9 @@ func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 			found = append(found, s.missing(w, "a rule covers "+w.Path+" but kernel audit is disabled").
 				With("covered_by_key", c.ByKey))
 		}
-		s.d.Sink.Set(scope, found)
+		judged[scope] = found
 	}
-	for _, sc := range s.d.Sink.Scopes() {
-		if strings.HasPrefix(sc, scopeWatchPrefix) && !current[sc] {
-			s.d.Sink.Set(sc, nil)
-		}
-	}
+	s.d.Sink.Sync(scopeWatchPrefix, judged) // a watch no longer configured is resolved
 }
 
 func (s *Source) missing(w Watch, msg string) findings.Finding {

@@ -252,7 +252,8 @@ func (s *Source) hostFacts() HostFacts {
 }
 
 // inventory judges every container in every state, with bounded
-// concurrency, then drops the findings of containers that no longer exist.
+// concurrency, and hands the store the complete judgement, which drops the
+// findings of containers that no longer exist.
 func (s *Source) inventory(ctx context.Context) error {
 	start := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -263,13 +264,15 @@ func (s *Source) inventory(ctx context.Context) error {
 	}
 	host := s.hostFacts()
 	var (
-		mu       sync.Mutex
-		present  = make(map[string]containerInfo, len(list.Items))
-		lostErr  error
-		skipped  []error
-		wg       sync.WaitGroup
-		ids      = make(chan string)
-		previous = s.snapshotKnown()
+		mu         sync.Mutex
+		present    = make(map[string]containerInfo, len(list.Items))
+		judged     = make(map[string][]findings.Finding, len(list.Items))
+		lostErr    error
+		skipped    []error
+		skippedIDs []string
+		wg         sync.WaitGroup
+		ids        = make(chan string)
+		previous   = s.snapshotKnown()
 	)
 	for range min(s.cfg.InventoryConcurrency, max(len(list.Items), 1)) {
 		wg.Add(1)
@@ -277,6 +280,10 @@ func (s *Source) inventory(ctx context.Context) error {
 			defer wg.Done()
 			for id := range ids {
 				c, found, err := s.inspect(ctx, id)
+				var verdict []findings.Finding
+				if found {
+					verdict = Judge(c, host)
+				}
 				mu.Lock()
 				switch {
 				case err != nil && connectionLost(err):
@@ -287,14 +294,13 @@ func (s *Source) inventory(ctx context.Context) error {
 					// One container dockerd cannot describe must not stop
 					// the others being judged; it keeps its last judgement.
 					skipped = append(skipped, err)
+					skippedIDs = append(skippedIDs, id)
 					present[id] = previous[id]
 				case found:
 					present[c.ID] = infoOf(c)
+					judged[c.ID] = verdict
 				}
 				mu.Unlock()
-				if found {
-					s.sink.Set(c.ID, Judge(c, host))
-				}
 			}
 		}()
 	}
@@ -304,6 +310,10 @@ func (s *Source) inventory(ctx context.Context) error {
 	close(ids)
 	wg.Wait()
 	if lostErr != nil {
+		// What was judged stands; what vanished waits for a complete list.
+		for id, found := range judged {
+			s.sink.Set(id, found)
+		}
 		return fmt.Errorf("inventory: %w", lostErr)
 	}
 	if len(skipped) > 0 {
@@ -317,11 +327,7 @@ func (s *Source) inventory(ctx context.Context) error {
 		s.short[shortID(id)] = id
 	}
 	s.mu.Unlock()
-	for _, scope := range s.sink.Scopes() {
-		if _, ok := present[scope]; !ok {
-			s.sink.Set(scope, nil)
-		}
-	}
+	s.sink.Sync("", judged, skippedIDs...) // containers that no longer exist are resolved
 	s.m.inventory.Set(time.Since(start).Seconds())
 	if len(skipped) > 0 {
 		return &partialError{errors.Join(skipped...)}

@@ -51,14 +51,25 @@ func NewStore(log *zap.Logger) *Store {
 	}
 }
 
-// Sink is what a source writes its judgements to.
+// Sink is what a source writes its judgements to. A scope is the source's
+// own name for one thing it judges (a container ID, "daemon",
+// "file:/etc/docker"); scopes are private to the source.
 type Sink interface {
 	// Set replaces every finding of scope with found. An empty found
 	// resolves them all.
 	Set(scope string, found []Finding)
-	// Scopes lists the scopes this sink has open findings or judgements in,
-	// so a source can drop subjects that vanished while it was not looking.
-	Scopes() []string
+	// Sync replaces a whole group of scopes, those whose name begins with
+	// prefix ("" is every scope of the source), with the source's complete
+	// judgement of that group, so the store, not the source, drops what
+	// vanished: each scope in judged is Set to its findings, and every
+	// other scope of the group the store holds is resolved, except those
+	// named in keep. keep is for subjects that are still there but could
+	// not be judged this time (a file that cannot be read, a container the
+	// daemon could not describe): they keep their last judgement. prefix
+	// bounds only what is resolved; a scope of judged outside the group is
+	// Set all the same. It all happens under one lock, so no reader sees
+	// half a judgement.
+	Sync(prefix string, judged map[string][]Finding, keep ...string)
 }
 
 // SourceSink returns the sink for one source. Its scopes are private to the
@@ -70,9 +81,43 @@ type sourceSink struct {
 	name string
 }
 
-func (k sourceSink) Set(scope string, found []Finding) { k.s.set(k.name, scope, found) }
+func (k sourceSink) Set(scope string, found []Finding) {
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	k.s.set(k.name, scope, found)
+}
 
-func (k sourceSink) Scopes() []string {
+func (k sourceSink) Sync(prefix string, judged map[string][]Finding, keep ...string) {
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	scopes := make([]string, 0, len(judged))
+	for scope := range judged {
+		scopes = append(scopes, scope)
+	}
+	sort.Strings(scopes) // transitions log in a stable order
+	for _, scope := range scopes {
+		k.s.set(k.name, scope, judged[scope])
+	}
+	kept := make(map[string]bool, len(keep))
+	for _, scope := range keep {
+		kept[scope] = true
+	}
+	group := k.name + "/" + prefix
+	var gone []string
+	for full := range k.s.raw {
+		scope, ok := strings.CutPrefix(full, k.name+"/")
+		if _, judged := judged[scope]; ok && strings.HasPrefix(full, group) && !judged && !kept[scope] {
+			gone = append(gone, scope)
+		}
+	}
+	sort.Strings(gone)
+	for _, scope := range gone {
+		k.s.set(k.name, scope, nil)
+	}
+}
+
+// scopes lists the scopes this sink holds judgements in, sorted.
+func (k sourceSink) scopes() []string {
 	prefix := k.name + "/"
 	k.s.mu.RLock()
 	defer k.s.mu.RUnlock()
@@ -86,10 +131,9 @@ func (k sourceSink) Scopes() []string {
 	return out
 }
 
+// set replaces one scope's judgement. Caller holds mu.
 func (s *Store) set(source, scope string, found []Finding) {
 	full := source + "/" + scope
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	prev := s.open[full]
 	now := s.now()
 	merged := dedupe(withRuleDefaults(found))

@@ -77,14 +77,14 @@ func TestStoreOpenResolveTransitions(t *testing.T) {
 	if got, want := messages(logs), []string{"info finding resolved container.privileged"}; !equalStrings(got, want) {
 		t.Errorf("logs on resolve = %q, want %q", got, want)
 	}
-	if got := sink.Scopes(); !equalStrings(got, []string{"c1"}) {
+	if got := scopesOf(sink); !equalStrings(got, []string{"c1"}) {
 		t.Errorf("Scopes = %q, want [c1]", got)
 	}
 
 	// An empty judgement resolves the rest and forgets the scope.
 	sink.Set("c1", nil)
-	if len(s.Open()) != 0 || len(sink.Scopes()) != 0 {
-		t.Errorf("after Set(nil): open %v, scopes %v; want both empty", s.Open(), sink.Scopes())
+	if len(s.Open()) != 0 || len(scopesOf(sink)) != 0 {
+		t.Errorf("after Set(nil): open %v, scopes %v; want both empty", s.Open(), scopesOf(sink))
 	}
 	if got, want := messages(logs), []string{"info finding resolved container.no_memory_limit"}; !equalStrings(got, want) {
 		t.Errorf("logs = %q, want %q", got, want)
@@ -124,7 +124,7 @@ func TestStoreScopesArePerSource(t *testing.T) {
 	a, b := s.SourceSink("containers"), s.SourceSink("host")
 	a.Set("x", []Finding{New("container.privileged", web("x"), "m")})
 	b.Set("x", []Finding{New("file.mode", Subject{Kind: KindFile, Name: "/etc/docker"}, "m")})
-	if got := a.Scopes(); !equalStrings(got, []string{"x"}) {
+	if got := scopesOf(a); !equalStrings(got, []string{"x"}) {
 		t.Errorf("containers scopes = %q", got)
 	}
 	b.Set("x", nil)
@@ -370,5 +370,96 @@ func TestStoreFillsRuleDefaults(t *testing.T) {
 	got := s.Open()[0]
 	if got.CIS != "5.5" || got.Remediation == "" {
 		t.Errorf("a finding built without New got CIS %q remediation %q; want the rule's", got.CIS, got.Remediation)
+	}
+}
+
+// scopesOf lists the scopes a sink from SourceSink holds judgements in.
+func scopesOf(k Sink) []string { return k.(sourceSink).scopes() }
+
+// Sync sets every judged scope and resolves the scopes of its group that it
+// was not given, logging each transition once and keeping first-seen times.
+func TestStoreSyncDropsWhatVanished(t *testing.T) {
+	s, logs := newObservedStore()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.now = func() time.Time { return clock }
+	sink := s.SourceSink("host")
+	daemon := Subject{Kind: KindDaemon, Name: "dockerd"}
+	file := func(p string) Subject { return Subject{Kind: KindFile, Name: p} }
+	sink.Sync("", map[string][]Finding{
+		"daemon":             {New("daemon.live_restore_off", daemon, "live restore off")},
+		"file:/etc/docker":   {New("file.mode", file("/etc/docker"), "0777")},
+		"file:/etc/default":  {New("file.mode", file("/etc/default/docker"), "0666")},
+		"file:/run/docker.s": nil, // judged, nothing open
+	})
+	if got := scopesOf(sink); !equalStrings(got, []string{"daemon", "file:/etc/default", "file:/etc/docker"}) {
+		t.Fatalf("scopes after the first Sync = %q", got)
+	}
+	if got := messages(logs); len(got) != 3 {
+		t.Errorf("first Sync logged %q, want three openings", got)
+	}
+
+	// /etc/default/docker vanished; /etc/docker is unchanged, an hour later.
+	clock = clock.Add(time.Hour)
+	sink.Sync("", map[string][]Finding{
+		"daemon":           {New("daemon.live_restore_off", daemon, "live restore off")},
+		"file:/etc/docker": {New("file.mode", file("/etc/docker"), "0777")},
+	})
+	if got, want := messages(logs), []string{"info finding resolved file.mode"}; !equalStrings(got, want) {
+		t.Errorf("logs after a scope vanished = %q, want %q", got, want)
+	}
+	if got := scopesOf(sink); !equalStrings(got, []string{"daemon", "file:/etc/docker"}) {
+		t.Errorf("scopes = %q, want the vanished one dropped", got)
+	}
+	for _, f := range s.Open() {
+		if !f.FirstSeen.Equal(clock.Add(-time.Hour)) {
+			t.Errorf("%s on %s: FirstSeen = %v, want the first Sync's time kept", f.Rule, f.Subject.Name, f.FirstSeen)
+		}
+	}
+
+	// A scope named in keep is left as it is; an empty judgement resolves the rest.
+	sink.Sync("", nil, "file:/etc/docker")
+	if got, want := messages(logs), []string{"info finding resolved daemon.live_restore_off"}; !equalStrings(got, want) {
+		t.Errorf("logs after a Sync that keeps /etc/docker = %q, want %q", got, want)
+	}
+	if got := scopesOf(sink); !equalStrings(got, []string{"file:/etc/docker"}) {
+		t.Errorf("scopes = %q, want only the kept one", got)
+	}
+	if open := s.Open(); len(open) != 1 || !open[0].FirstSeen.Equal(clock.Add(-time.Hour)) {
+		t.Errorf("open = %+v, want the kept finding with its first-seen time", open)
+	}
+}
+
+// Sync resolves only its group's scopes (by prefix) and only its own
+// source's: another group, and another source's scope of the same name, stay.
+func TestStoreSyncStaysInItsGroup(t *testing.T) {
+	s, logs := newObservedStore()
+	audit, other := s.SourceSink("audit"), s.SourceSink("host")
+	watch := func(p string) Finding {
+		return New("audit.watch_missing", Subject{Kind: KindAudit, Name: p}, "no rule")
+	}
+	audit.Set("daemon", []Finding{New("audit.daemon_unaudited", Subject{Kind: KindAudit, Name: "dockerd"}, "m")})
+	audit.Set("watch:/etc/docker", []Finding{watch("/etc/docker")})
+	audit.Set("watch:/usr/bin/runc", []Finding{watch("/usr/bin/runc")})
+	other.Set("watch:/etc/docker", []Finding{New("file.mode", Subject{Kind: KindFile, Name: "/etc/docker"}, "0777")})
+	logs.TakeAll()
+
+	audit.Sync("watch:", map[string][]Finding{"watch:/etc/docker": {watch("/etc/docker")}})
+	if got, want := messages(logs), []string{"info finding resolved audit.watch_missing"}; !equalStrings(got, want) {
+		t.Errorf("logs = %q, want only /usr/bin/runc's watch resolved", got)
+	}
+	if got := scopesOf(audit); !equalStrings(got, []string{"daemon", "watch:/etc/docker"}) {
+		t.Errorf("audit scopes = %q, want daemon (another group) kept", got)
+	}
+	if got := scopesOf(other); !equalStrings(got, []string{"watch:/etc/docker"}) {
+		t.Errorf("host scopes = %q, want them untouched by audit's Sync", got)
+	}
+
+	// Resolving a whole source, as the agent does for a stopped one.
+	audit.Sync("", nil)
+	if got := scopesOf(audit); len(got) != 0 {
+		t.Errorf("audit scopes after Sync(\"\", nil) = %q, want none", got)
+	}
+	if len(s.Open()) != 1 || s.Open()[0].Rule != "file.mode" {
+		t.Errorf("open = %+v, want only host's finding", s.Open())
 	}
 }

@@ -81,7 +81,7 @@ func (s *scanner) scan(ctx context.Context) {
 	s.curNotes = map[string]string{}
 	in := s.gatherDaemon(ctx)
 	judged := map[string][]findings.Finding{"daemon": s.judgeDaemonOrKeep(in)}
-	keep := map[string]bool{} // scopes left as they were because they could not be judged
+	var keep []string // scopes left as they were because they could not be judged
 	var watched []watchedPath
 
 	ids := s.fs.LoadIDs()
@@ -94,7 +94,7 @@ func (s *scanner) scan(ctx context.Context) {
 		}
 		if err != nil {
 			s.scanError(r.Path, err)
-			keep[scope] = true
+			keep = append(keep, scope)
 			continue
 		}
 		judged[scope] = found
@@ -111,17 +111,10 @@ func (s *scanner) scan(ctx context.Context) {
 	for _, b := range bins {
 		watched = append(watched, watchedPath{path: b})
 		if _, ok := judged[binaryScope(b)]; !ok {
-			keep[binaryScope(b)] = true
+			keep = append(keep, binaryScope(b))
 		}
 	}
-	for scope, found := range judged {
-		s.sink.Set(scope, found)
-	}
-	for _, scope := range s.sink.Scopes() {
-		if _, ok := judged[scope]; !ok && !keep[scope] {
-			s.sink.Set(scope, nil) // the path is gone or no longer in use
-		}
-	}
+	s.sink.Sync("", judged, keep...) // a path that is gone or no longer in use is resolved
 	present := 0
 	for _, w := range watched {
 		if !w.absent {
