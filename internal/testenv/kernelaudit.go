@@ -37,14 +37,15 @@ var kernelAudit struct {
 // LockKernelAudit takes the kernel audit lock for the rest of t (released
 // by t's cleanup, after every cleanup registered later, so an agent the test
 // started has stopped and restored the kernel first). A subtest of the
-// holder shares its parent's lock. It fails t if the lock stays held for
+// holder shares its parent's lock, and a second call by the holder is a
+// no-op. It fails t if the lock stays held for
 // kernelAuditWait, naming the holder.
 func LockKernelAudit(t testing.TB) {
 	t.Helper()
 	kernelAudit.mu.Lock()
 	holder := kernelAudit.holder
 	kernelAudit.mu.Unlock()
-	if holder != "" && strings.HasPrefix(t.Name(), holder+"/") {
+	if holder != "" && (t.Name() == holder || strings.HasPrefix(t.Name(), holder+"/")) {
 		return
 	}
 	path := KernelAuditLockFile()

@@ -21,7 +21,6 @@ import (
 
 	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/auditd/record"
-	"github.com/dockward/dockward/pkg/findings"
 )
 
 // Child-process roles of the test binary, chosen by environment variable,
@@ -334,94 +333,67 @@ func stormMain(spec string) int {
 // source's CPU use is measured at 10k events/s (getrusage of this process,
 // which holds only the source; the writer is the child).
 func BenchmarkLiveStorm(b *testing.B) {
-	testenv.RequireRoot(b)
-	testenv.RequireCommand(b, "auditctl")
-	waitPIDFree(b)
+	requireAudit(b)
 	expectKernelRestored(b)
-	dir := b.TempDir()
-	target := filepath.Join(dir, "storm")
-	if err := os.WriteFile(target, nil, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	target, watches := burstTarget(b, "bench_storm")
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.Mode = ModeUnicast
-	cfg.StatusInterval = 200 * time.Millisecond
-	cfg.Watches = []WatchConfig{{Path: target, Key: "bench_storm", Kind: KindData}}
+	cfg := unicastConfig()
+	cfg.Watches = watches
 	cfg.ExpectedWriters = map[string][]string{"bench_storm": {self}}
-	var src *Source
-	var stop func() error
-	for attempt := 0; ; attempt++ {
-		waitPIDFree(b) // an agent started by another package's tests
-		store := findings.NewStore(nil)
-		src, err = New(cfg, Deps{Sink: store.SourceSink(Name)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if stop, err = runSource(b, src); err == nil {
-			break
-		}
-		if attempt >= 3 || !strings.Contains(err.Error(), "audit PID") {
-			b.Fatal(err)
-		}
-	}
-	defer func() {
-		if err := stop(); err != nil {
-			b.Error(err)
-		}
-	}()
+	src := startRetrying(b, func() *liveSource {
+		// As the agent runs it: no log kept in memory, no test hook.
+		l := newLiveSource(b, cfg, Deps{Log: zap.NewNop()})
+		l.src.onEvent = nil
+		return l
+	}).src
 	ctl, err := libaudit.NewAuditClient(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ctl.Close()
-	counted := func() float64 { return counterValue(b, src.m.eventCounter("bench_storm", true)) }
-
-	storm := func(rate int, secs float64) (opens int, lost uint32, cpu float64, seen float64) {
-		st0, err := ctl.GetStatus()
-		if err != nil {
-			b.Fatal(err)
-		}
-		before := counted()
-		var ru0, ru1 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		start := time.Now()
-		cmd := exec.Command(self, "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, rate, secs))
-		out, err := cmd.Output()
-		if err != nil {
-			b.Fatalf("storm child: %v", err)
-		}
-		opens, _ = strconv.Atoi(strings.TrimSpace(string(out)))
-		// Let the source drain what is queued.
-		for deadline := time.Now().Add(5 * time.Second); counted()-before < float64(opens) && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-		wall := time.Since(start)
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		st1, err := ctl.GetStatus()
-		if err != nil {
-			b.Fatal(err)
-		}
-		used := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
-		return opens, st1.Lost - st0.Lost, used.Seconds() / wall.Seconds(), counted() - before
-	}
 	for i := 0; i < b.N; i++ {
-		opens, lost, _, seen := storm(20000, 5)
+		opens, lost, _, seen := measureStorm(b, ctl, src, target, 20000, 5)
 		b.ReportMetric(float64(opens)/5, "storm_events/s")
 		b.ReportMetric(float64(lost), "kernel_lost_at_20k")
 		b.ReportMetric(seen/float64(opens), "seen_fraction_at_20k")
 		if lost != 0 || seen < float64(opens) {
 			b.Errorf("at 20k events/s: %d opens, %v events seen, kernel lost %d", opens, seen, lost)
 		}
-		_, lost10, cpu, _ := storm(10000, 5)
+		_, lost10, cpu, _ := measureStorm(b, ctl, src, target, 10000, 5)
 		b.ReportMetric(cpu*100, "cpu_pct_of_core_at_10k")
 		b.ReportMetric(float64(lost10), "kernel_lost_at_10k")
 	}
 	b.ReportMetric(counterValue(b, src.m.sequenceGaps), "sequence_gaps")
+}
+
+// measureStorm runs a storm of rate opens a second on target for secs,
+// lets src drain what is queued, and returns the opens made, the records
+// the kernel lost meanwhile, this process's CPU use as a fraction of one
+// core, and the events src counted.
+func measureStorm(b *testing.B, ctl *libaudit.AuditClient, src *Source, target string, rate int, secs float64) (opens int, lost uint32, cpu float64, seen float64) {
+	counted := func() float64 { return counterValue(b, src.m.eventCounter("bench_storm", true)) }
+	st0, err := ctl.GetStatus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := counted()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	start := time.Now()
+	opens = storm(b, target, rate, secs)
+	// Let the source drain what is queued.
+	testenv.Eventually(5*time.Second, func() bool { return counted()-before >= float64(opens) })
+	wall := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	st1, err := ctl.GetStatus()
+	if err != nil {
+		b.Fatal(err)
+	}
+	used := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	return opens, st1.Lost - st0.Lost, used.Seconds() / wall.Seconds(), counted() - before
 }
 
 // zapcoreDiscard is a production JSON core at info level writing nowhere,

@@ -3,7 +3,6 @@ package auditd
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/rule/flags"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dockward/dockward/internal/testenv"
@@ -32,8 +32,11 @@ import (
 // Kernel tests run serially (no t.Parallel): they share the kernel's one
 // audit configuration.
 
-// requireAudit needs root, auditctl and a kernel that answers audit netlink.
-func requireAudit(t *testing.T) {
+// requireAudit needs root, auditctl and a kernel that answers audit netlink,
+// and holds the kernel audit test lock for the rest of the test, so that no
+// other test package (an agent, auditd, another kernel test) changes the
+// kernel's audit state meanwhile.
+func requireAudit(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "auditctl")
@@ -47,12 +50,13 @@ func requireAudit(t *testing.T) {
 		testenv.Missing(t, "kernel audit status: %v", err)
 		return
 	}
+	testenv.LockKernelAudit(t)
 	waitPIDFree(t)
 }
 
 // waitPIDFree waits for no live process to hold the kernel's audit PID:
-// another audit daemon (an agent started by another test package, or
-// auditd) would make these tests fight it.
+// another audit daemon outside the tests (an agent, auditd) would make
+// these tests fight it.
 func waitPIDFree(t testing.TB) {
 	t.Helper()
 	c, err := libaudit.NewAuditClient(nil)
@@ -115,7 +119,7 @@ func expectKernelRestored(t testing.TB) {
 	t.Helper()
 	before := kernelAuditState(t)
 	t.Cleanup(func() {
-		waitPIDFree(t) // an agent another package's tests started meanwhile restores on exit
+		waitPIDFree(t) // an agent this test started restores on exit
 		if after := kernelAuditState(t); after != before {
 			t.Errorf("kernel audit state not restored:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
@@ -127,6 +131,7 @@ type liveSource struct {
 	store *findings.Store
 	reg   *prometheus.Registry
 	logs  *observer.ObservedLogs
+	stop  func() error // set once started; safe to call again
 	mu    sync.Mutex
 	evs   []seen
 }
@@ -139,45 +144,48 @@ func (l *liveSource) events() []seen {
 }
 
 // waitEvent waits for an event matching match and returns it.
-func (l *liveSource) waitEvent(t *testing.T, timeout time.Duration, match func(seen) bool) (seen, bool) {
+func (l *liveSource) waitEvent(t testing.TB, timeout time.Duration, match func(seen) bool) (seen, bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var found seen
+	ok := testenv.Eventually(timeout, func() bool {
 		for _, s := range l.events() {
 			if match(s) {
-				return s, true
+				found = s
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			return seen{}, false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
+	return found, ok
 }
 
-// startSource runs a source until the test ends and waits for ready. When
-// another audit daemon (an agent run by another package's tests) takes the
-// audit PID first, it waits for it to go and tries again.
-func startSource(t *testing.T, cfg Config, d Deps) *liveSource {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		l, err := tryStartSource(t, cfg, d)
-		if err == nil {
-			return l
+// waitUnexpectedLine waits for the source's log line about an unexpected
+// writer of path and returns its fields (nil if none came within timeout).
+func (l *liveSource) waitUnexpectedLine(timeout time.Duration, path string) map[string]any {
+	var line map[string]any
+	testenv.Eventually(timeout, func() bool {
+		for _, e := range l.logs.FilterMessage("audit event by an unexpected writer").All() {
+			if e.ContextMap()["path"] == path {
+				line = e.ContextMap()
+			}
 		}
-		if attempt >= 3 || !strings.Contains(err.Error(), "audit PID") {
-			t.Fatalf("Run failed before ready: %v", err)
-		}
-		t.Logf("retrying after: %v", err)
-		requireAudit(t)
-	}
+		return line != nil
+	})
+	return line
 }
 
-func tryStartSource(t *testing.T, cfg Config, d Deps) (*liveSource, error) {
+// newLiveSource builds a source that keeps every event it classifies and,
+// unless d has a logger, logs to an observer; a test may change it before
+// starting it.
+func newLiveSource(t testing.TB, cfg Config, d Deps) *liveSource {
 	t.Helper()
-	core, logs := observer.New(zap.DebugLevel)
-	l := &liveSource{store: findings.NewStore(nil), reg: prometheus.NewRegistry(), logs: logs}
-	d.Log, d.Registerer, d.Sink = zap.New(core), l.reg, l.store.SourceSink(Name)
+	l := &liveSource{store: findings.NewStore(nil), reg: prometheus.NewRegistry()}
+	if d.Log == nil {
+		var core zapcore.Core
+		core, l.logs = observer.New(zap.DebugLevel)
+		d.Log = zap.New(core)
+	}
+	d.Registerer, d.Sink = l.reg, l.store.SourceSink(Name)
 	src, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
@@ -190,49 +198,59 @@ func tryStartSource(t *testing.T, cfg Config, d Deps) (*liveSource, error) {
 		l.mu.Unlock()
 	}
 	l.src = src
-	stop, err := runSource(t, src)
+	return l
+}
+
+// tryStart runs the source until the test ends and waits for ready; the
+// error is what Run returned before it was ready.
+func (l *liveSource) tryStart(t testing.TB) error {
+	t.Helper()
+	stop, err := testenv.StartRunner(t, l.src)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	l.stop = stop
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("Run returned %v", err)
 		}
 	})
-	return l, nil
+	return nil
 }
 
-// runSource starts src and waits until it is ready. stop cancels it and
-// returns what Run returned (every call returns the same, so a deferred stop
-// is safe); an error means Run ended before ready.
-func runSource(tb testing.TB, src *Source) (stop func() error, err error) {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		cancel()
-		return nil, err
-	case <-time.After(10 * time.Second):
-		cancel()
-		tb.Fatal("audit source not ready within 10s")
+// start is tryStart failing the test on an error.
+func (l *liveSource) start(t testing.TB) *liveSource {
+	t.Helper()
+	if err := l.tryStart(t); err != nil {
+		t.Fatalf("%s Run failed before ready: %v", l.src.cfg.Mode, err)
 	}
-	var once sync.Once
-	var runErr error
-	return func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(10 * time.Second):
-				runErr = errors.New("Run did not return within 10s of cancellation")
-			}
-		})
-		return runErr
-	}, nil
+	return l
+}
+
+// startSource runs a new live source until the test ends and waits for
+// ready, retrying as startRetrying does.
+func startSource(t testing.TB, cfg Config, d Deps) *liveSource {
+	t.Helper()
+	return startRetrying(t, func() *liveSource { return newLiveSource(t, cfg, d) })
+}
+
+// startRetrying starts the source newSource builds. When an audit daemon
+// outside the tests (a developer's agent) takes the audit PID first, it
+// waits for it to go and tries again with a new source.
+func startRetrying(t testing.TB, newSource func() *liveSource) *liveSource {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		l := newSource()
+		err := l.tryStart(t)
+		if err == nil {
+			return l
+		}
+		if attempt >= 3 || !strings.Contains(err.Error(), "audit PID") {
+			t.Fatalf("Run failed before ready: %v", err)
+		}
+		t.Logf("retrying after: %v", err)
+		waitPIDFree(t)
+	}
 }
 
 func unicastConfig() Config {
@@ -323,14 +341,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 	if got := counterValue(t, l.src.m.eventCounter("docker_etc", false)); got < 1 {
 		t.Errorf(`dockward_audit_events_total{key="docker_etc",expected="false"} = %v`, got)
 	}
-	var line map[string]any
-	for deadline := time.Now().Add(time.Second); line == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		for _, e := range l.logs.FilterMessage("audit event by an unexpected writer").All() {
-			if e.ContextMap()["path"] == path {
-				line = e.ContextMap()
-			}
-		}
-	}
+	line := l.waitUnexpectedLine(time.Second, path)
 	if line == nil {
 		t.Fatal("no log line for the event")
 	}
@@ -350,13 +361,9 @@ func TestUnicastReinstallsRemovedRule(t *testing.T) {
 	expectKernelRestored(t)
 	l := startSource(t, unicastConfig(), Deps{})
 	testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc")
-	deadline := time.Now().Add(3 * time.Second)
-	for !strings.Contains(testenv.Run(t, "auditctl", "-l"), "-w /etc/docker -p wa -k docker_etc") {
-		if time.Now().After(deadline) {
-			t.Fatal("removed rule not reinstalled within 3s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 3*time.Second, "the removed rule to be reinstalled", func() bool {
+		return strings.Contains(testenv.Run(t, "auditctl", "-l"), "-w /etc/docker -p wa -k docker_etc")
+	})
 	if got := counterValue(t, l.src.m.reinstalledKey["docker_etc"]); got != 1 {
 		t.Errorf("rules reinstalled = %v, want 1", got)
 	}
@@ -411,14 +418,7 @@ func TestContainerAttribution(t *testing.T) {
 	if _, ok := l.waitEvent(t, 10*time.Second, func(s seen) bool { return s.ev.Path() == "/mnt/written" }); !ok {
 		t.Fatal("no event for the container's write")
 	}
-	var actor map[string]any
-	for deadline := time.Now().Add(2 * time.Second); actor == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		for _, e := range l.logs.FilterMessage("audit event by an unexpected writer").All() {
-			if e.ContextMap()["path"] == "/mnt/written" {
-				actor, _ = e.ContextMap()["actor"].(map[string]any)
-			}
-		}
-	}
+	actor, _ := l.waitUnexpectedLine(2*time.Second, "/mnt/written")["actor"].(map[string]any)
 	ctr, _ := actor["container"].(map[string]any)
 	if ctr["id"] != id[:12] || ctr["name"] != "attribution-test" || actor["exe"] != "/bin/busybox" {
 		t.Fatalf("actor = %v, want container %s", actor, id[:12])
@@ -445,57 +445,24 @@ func TestMulticastBesideUnicast(t *testing.T) {
 	withUnicast := kernelAuditState(t)
 	mcfg := DefaultConfig()
 	mcfg.Mode = ModeMulticast
-	func() {
-		// A nested scope so the multicast source stops before the checks.
-		core, _ := observer.New(zap.DebugLevel)
-		store := findings.NewStore(nil)
-		src, err := New(mcfg, Deps{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink(Name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var mu sync.Mutex
-		var got []string
-		src.onEvent = func(ev *record.Event, w Watch, expected bool) {
-			mu.Lock()
-			got = append(got, ev.Path())
-			mu.Unlock()
-		}
-		stop, err := runSource(t, src)
-		if err != nil {
-			t.Fatalf("multicast Run: %v", err)
-		}
-		if src.Mode() != ModeMulticast {
-			t.Errorf("mode %s", src.Mode())
-		}
-		testenv.Run(t, "touch", path)
-		if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
-			t.Errorf("the unicast reader missed the event while multicast ran; it saw %+v", uni.events())
-		}
-		sawPath := func() (bool, int) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, g := range got {
-				if g == path {
-					return true, len(got)
-				}
-			}
-			return false, len(got)
-		}
-		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if ok, _ := sawPath(); ok || time.Now().After(deadline) {
-				break
-			}
-		}
-		if ok, n := sawPath(); !ok {
-			t.Errorf("multicast saw %d events, none for %s", n, path)
-		}
-		if counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS)) != 0 {
-			t.Error("ENOBUFS on a quiet multicast socket")
-		}
-		if err := stop(); err != nil {
-			t.Errorf("multicast Run: %v", err)
-		}
-	}()
+	mc := newLiveSource(t, mcfg, Deps{}).start(t)
+	if mc.src.Mode() != ModeMulticast {
+		t.Errorf("mode %s", mc.src.Mode())
+	}
+	testenv.Run(t, "touch", path)
+	if _, ok := uni.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
+		t.Errorf("the unicast reader missed the event while multicast ran; it saw %+v", uni.events())
+	}
+	if _, ok := mc.waitEvent(t, 2*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
+		t.Errorf("multicast saw %d events, none for %s", len(mc.events()), path)
+	}
+	if counterValue(t, mc.src.m.receiveErrors.WithLabelValues(reasonENOBUFS)) != 0 {
+		t.Error("ENOBUFS on a quiet multicast socket")
+	}
+	// Stopped before the checks.
+	if err := mc.stop(); err != nil {
+		t.Errorf("multicast Run: %v", err)
+	}
 	if after := kernelAuditState(t); after != withUnicast {
 		t.Errorf("multicast changed the kernel state:\nbefore:\n%s\nafter:\n%s", withUnicast, after)
 	}
@@ -559,13 +526,12 @@ func TestFileModeFollowsLog(t *testing.T) {
 	}
 }
 
-// TestAutoBesideAuditd runs the real auditd as the audit daemon: auto
-// mode must choose multicast, see the event auditd also logs, and leave
-// auditd's PID and rules alone.
-func TestAutoBesideAuditd(t *testing.T) {
-	requireAudit(t)
+// startAuditd runs Debian's auditd in the foreground as the audit daemon,
+// with a config that writes no log (events go to its stdout), until the
+// test ends, and waits until it holds the kernel's audit PID.
+func startAuditd(t *testing.T) *testenv.Process {
+	t.Helper()
 	auditd := testenv.RequireCommand(t, "auditd")
-	expectKernelRestored(t)
 	orig := testenv.Run(t, "auditctl", "-s")
 	dir := t.TempDir()
 	conf := "local_events = yes\nwrite_logs = no\nlog_format = ENRICHED\nflush = NONE\nnum_logs = 1\n" +
@@ -576,35 +542,27 @@ func TestAutoBesideAuditd(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Mkdir(filepath.Join(dir, "plugins"), 0o755)
-	var out strings.Builder
-	var outMu sync.Mutex
-	cmd := exec.Command(auditd, "-f", "-n", "-c", dir)
-	cmd.Stdout = &lockedWriter{w: &out, mu: &outMu}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// auditd leaves audit enabled when it exits; put the flag back.
+	// auditd leaves audit enabled when it exits; put the flag back (after
+	// it has stopped: cleanups run last-in first-out).
 	t.Cleanup(func() {
 		if strings.Contains(orig, "enabled 0") {
 			testenv.Run(t, "auditctl", "-e", "0")
 		}
 	})
-	t.Cleanup(func() {
-		t0 := time.Now()
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		t.Logf("auditd stopped in %s", time.Since(t0))
+	p := testenv.Command(t, "auditd", auditd, "-f", "-n", "-c", dir)
+	testenv.WaitFor(t, 5*time.Second, "auditd to take the audit PID", func() bool {
+		return strings.Contains(testenv.Run(t, "auditctl", "-s"), fmt.Sprintf("pid %d", p.Cmd.Process.Pid))
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(testenv.Run(t, "auditctl", "-s"), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
-		if time.Now().After(deadline) {
-			outMu.Lock()
-			defer outMu.Unlock()
-			t.Fatalf("auditd did not take the audit PID within 5s:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return p
+}
+
+// TestAutoBesideAuditd runs the real auditd as the audit daemon: auto
+// mode must choose multicast, see the event auditd also logs, and leave
+// auditd's PID and rules alone.
+func TestAutoBesideAuditd(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	auditd := startAuditd(t)
 	testenv.Run(t, "auditctl", "-w", "/etc/docker", "-p", "wa", "-k", "docker_etc")
 	t.Cleanup(func() { testenv.Run(t, "auditctl", "-W", "/etc/docker", "-p", "wa", "-k", "docker_etc") })
 	withAuditd := kernelAuditState(t)
@@ -619,63 +577,31 @@ func TestAutoBesideAuditd(t *testing.T) {
 		t.Errorf("unicast next to auditd: %v, want a refusal naming the PID holder", err)
 	}
 	path := testPath(t, "auto")
-	func() {
-		cfg := DefaultConfig()
-		l := &liveSource{}
-		core, _ := observer.New(zap.DebugLevel)
-		store := findings.NewStore(nil)
-		src, err := New(cfg, Deps{Log: zap.New(core), Registerer: prometheus.NewRegistry(), Sink: store.SourceSink(Name)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		src.onEvent = func(ev *record.Event, w Watch, expected bool) {
-			l.mu.Lock()
-			l.evs = append(l.evs, seen{ev: record.Event{Paths: append([]record.PathItem(nil), ev.Paths...), CWD: ev.CWD}, key: w.Key})
-			l.mu.Unlock()
-		}
-		stop, err := runSource(t, src)
-		if err != nil {
-			t.Fatalf("auto mode next to auditd: %v", err)
-		}
-		defer stop()
-		if src.Mode() != ModeMulticast {
-			t.Fatalf("auto chose %s next to auditd, want multicast", src.Mode())
-		}
-		testenv.Run(t, "touch", path)
-		if _, ok := l.waitEvent(t, 3*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
-			t.Error("multicast next to auditd missed the event")
-		}
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	}()
+	l := newLiveSource(t, DefaultConfig(), Deps{})
+	if err := l.tryStart(t); err != nil {
+		t.Fatalf("auto mode next to auditd: %v", err)
+	}
+	if l.src.Mode() != ModeMulticast {
+		t.Fatalf("auto chose %s next to auditd, want multicast", l.src.Mode())
+	}
+	testenv.Run(t, "touch", path)
+	if _, ok := l.waitEvent(t, 3*time.Second, func(s seen) bool { return s.ev.Path() == path }); !ok {
+		t.Error("multicast next to auditd missed the event")
+	}
+	if err := l.stop(); err != nil {
+		t.Error(err)
+	}
 	t.Logf("dockward stopped at %s", time.Now().Format("05.000"))
 	if after := kernelAuditState(t); after != withAuditd {
 		t.Errorf("dockward changed the kernel state next to auditd:\nbefore:\n%s\nafter:\n%s", withAuditd, after)
 	}
 	base := filepath.Base(path)
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		outMu.Lock()
-		got := strings.Contains(out.String(), fmt.Sprintf("%X", base)) || strings.Contains(out.String(), base)
-		outMu.Unlock()
-		if got {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("auditd did not log the event: dockward disturbed it")
-		}
+	if !testenv.Eventually(3*time.Second, func() bool {
+		out := auditd.Logs.String()
+		return strings.Contains(out, fmt.Sprintf("%X", base)) || strings.Contains(out, base)
+	}) {
+		t.Fatal("auditd did not log the event: dockward disturbed it")
 	}
-}
-
-type lockedWriter struct {
-	w  *strings.Builder
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestCoverageFromKernelRules loads rules in several auditctl forms and
@@ -830,43 +756,65 @@ func TestSIGTERMRestores(t *testing.T) {
 	}
 }
 
+// startSlowSource runs a source in cfg's mode whose reader takes 2 ms per
+// event, with the smallest receive buffer: too slow for a burst.
+func startSlowSource(t testing.TB, cfg Config) *liveSource {
+	t.Helper()
+	l := newLiveSource(t, cfg, Deps{})
+	l.src.rcvBuf = 4096 // the kernel rounds it up to its minimum
+	l.src.onEvent = func(*record.Event, Watch, bool) { time.Sleep(2 * time.Millisecond) }
+	return l.start(t)
+}
+
+// burstTarget is a fresh file for a storm of writes, and a watch on it
+// with key.
+func burstTarget(t testing.TB, key string) (string, []WatchConfig) {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "burst")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return target, []WatchConfig{{Path: target, Key: key, Kind: KindData}}
+}
+
+// storm runs this test binary as a child (stormMain) that opens target
+// for writing rate times a second for secs, and returns how many opens it
+// made.
+func storm(t testing.TB, target string, rate int, secs float64) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, rate, secs))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("storm child: %v %s", err, stderr.String())
+	}
+	opens, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return opens
+}
+
 // TestMulticastOverflowIsCounted makes a multicast reader too slow for a
 // burst of events: the dropped records must show up as ENOBUFS receive
 // errors and as sequence gaps, never silently.
 func TestMulticastOverflowIsCounted(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
-	dir := t.TempDir()
-	target := filepath.Join(dir, "burst")
-	if err := os.WriteFile(target, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	target, watches := burstTarget(t, "test_burst")
 	ucfg := unicastConfig()
-	ucfg.Watches = []WatchConfig{{Path: target, Key: "test_burst", Kind: KindData}}
+	ucfg.Watches = watches
 	startSource(t, ucfg, Deps{})
 
 	mcfg := DefaultConfig()
 	mcfg.Mode = ModeMulticast
-	mcfg.Watches = ucfg.Watches
-	src, err := New(mcfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.rcvBuf = 4096                                                                   // the kernel rounds it up to its minimum
-	src.onEvent = func(*record.Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
-	stop, err := runSource(t, src)
-	if err != nil {
-		t.Fatalf("multicast Run: %v", err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("burst: %v %s", err, out)
-	}
+	mcfg.Watches = watches
+	l := startSlowSource(t, mcfg)
+	storm(t, target, 5000, 1.0)
 	time.Sleep(500 * time.Millisecond)
-	if err := stop(); err != nil {
+	if err := l.stop(); err != nil {
 		t.Fatal(err)
 	}
+	src := l.src
 	enobufs := counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS))
 	gaps := counterValue(t, src.m.sequenceGaps)
 	seen := counterValue(t, src.m.eventCounter("test_burst", false))
@@ -879,6 +827,49 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	}
 }
 
+// sampleMax polls a gauge every 20 ms until the returned function is
+// called, which returns the largest value seen.
+func sampleMax(t testing.TB, g prometheus.Collector) (done func() float64) {
+	var peak float64
+	sampled := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			peak = max(peak, counterValue(t, g))
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-sampled
+		return peak
+	}
+}
+
+// kernelLostSince waits for the source to have exported what the kernel
+// lost since st0 (the kernel stops dropping once a burst is over, and a
+// status poll must see its final counter), and returns both figures.
+func kernelLostSince(t testing.TB, ctl *libaudit.AuditClient, st0 *libaudit.AuditStatus, src *Source) (uint32, float64) {
+	t.Helper()
+	var kernelLost uint32
+	var exported float64
+	testenv.Eventually(5*time.Second, func() bool {
+		st, err := ctl.GetStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernelLost = st.Lost - st0.Lost
+		exported = counterValue(t, src.m.kernelLost)
+		return kernelLost > 0 && exported == float64(kernelLost)
+	})
+	return kernelLost, exported
+}
+
 // TestUnicastKernelLossIsCounted makes the unicast reader too slow for a
 // burst with a small kernel backlog: the records the kernel drops must be
 // exported as dockward_audit_kernel_lost_total, exactly as the kernel
@@ -886,13 +877,10 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 func TestUnicastKernelLossIsCounted(t *testing.T) {
 	requireAudit(t)
 	expectKernelRestored(t)
-	target := filepath.Join(t.TempDir(), "burst")
-	if err := os.WriteFile(target, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	target, watches := burstTarget(t, "test_loss")
 	cfg := unicastConfig()
 	cfg.BacklogLimit = 64
-	cfg.Watches = []WatchConfig{{Path: target, Key: "test_loss", Kind: KindData}}
+	cfg.Watches = watches
 	ctl, err := libaudit.NewAuditClient(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -905,59 +893,16 @@ func TestUnicastKernelLossIsCounted(t *testing.T) {
 	if st0.Lost == 0 { // leave the kernel's counter as it was found
 		t.Cleanup(func() { testenv.Run(t, "auditctl", "--reset-lost") })
 	}
-	src, err := New(cfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.rcvBuf = 4096                                                                   // the kernel rounds it up to its minimum
-	src.onEvent = func(*record.Event, Watch, bool) { time.Sleep(2 * time.Millisecond) } // a slow reader
-	stop, err := runSource(t, src)
-	if err != nil {
-		t.Fatalf("unicast Run: %v", err)
-	}
-	defer stop()
+	l := startSlowSource(t, cfg)
 	// The backlog gauge is polled too: sample it while the queue is full.
-	var maxBacklog float64
-	sampled := make(chan struct{})
-	stopSampling := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			maxBacklog = max(maxBacklog, counterValue(t, src.m.backlog))
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s:%d:%g", envStorm, target, 5000, 1.0))
-	out, err := cmd.CombinedOutput()
-	close(stopSampling)
-	<-sampled
-	if err != nil {
-		t.Fatalf("burst: %v %s", err, out)
-	}
+	peakBacklog := sampleMax(t, l.src.m.backlog)
+	storm(t, target, 5000, 1.0)
+	maxBacklog := peakBacklog()
 	if maxBacklog == 0 {
 		t.Error("dockward_audit_backlog stayed 0 while a slow reader let the kernel's queue fill")
 	}
-	// The kernel stops dropping once the burst is over; wait for a poll
-	// that sees its final lost counter.
-	var kernelLost uint32
-	var exported float64
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		st, err := ctl.GetStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		kernelLost = st.Lost - st0.Lost
-		exported = counterValue(t, src.m.kernelLost)
-		if (kernelLost > 0 && exported == float64(kernelLost)) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err := stop(); err != nil {
+	kernelLost, exported := kernelLostSince(t, ctl, st0, l.src)
+	if err := l.stop(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kernel lost %d records; dockward_audit_kernel_lost_total = %v; dockward_audit_backlog peaked at %v", kernelLost, exported, maxBacklog)

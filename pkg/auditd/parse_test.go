@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dockward/dockward/pkg/auditd/record"
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/dockward/dockward/pkg/auditd/record"
 )
 
 // testWatches is the watch list the recorded events were captured with.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // logWriter appends numbered lines the way auditd does (open, append,
@@ -65,6 +67,99 @@ func (w *logWriter) copyTruncate() {
 	}
 }
 
+// lineCollector keeps the lines a tailer delivers, in order and counted.
+type lineCollector struct {
+	mu    sync.Mutex
+	got   map[string]int
+	order []string
+}
+
+func (c *lineCollector) add(l string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got[strings.TrimSpace(l)]++
+	c.order = append(c.order, l)
+}
+
+func (c *lineCollector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.order)
+}
+
+// waitFor waits until n lines have arrived.
+func (c *lineCollector) waitFor(t *testing.T, n int) {
+	t.Helper()
+	if !testenv.Eventually(5*time.Second, func() bool { return c.count() >= n }) {
+		t.Fatalf("timed out waiting for %d lines, have %d", n, c.count())
+	}
+}
+
+// check fails t unless total lines arrived, lines first..last once each.
+func (c *lineCollector) check(t *testing.T, total, first, last int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.order) != total {
+		var dups []string
+		for l, n := range c.got {
+			if n > 1 {
+				dups = append(dups, l)
+			}
+		}
+		t.Fatalf("read %d lines, want %d; read twice: %d, e.g. %v", len(c.order), total, len(dups), dups[:min(5, len(dups))])
+	}
+	for i := first; i <= last; i++ {
+		if n := c.got[fmt.Sprintf("line %d", i)]; n != 1 {
+			t.Fatalf("line %d read %d times", i, n)
+		}
+	}
+}
+
+// follow runs tl.follow into a new collector; stop cancels it and returns
+// what follow returned.
+func follow(tl *tailer) (c *lineCollector, stop func() error) {
+	c = &lineCollector{got: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.follow(ctx, c.add, func() {}) }()
+	return c, func() error {
+		cancel()
+		return <-done
+	}
+}
+
+// writeAndRotate writes five rounds of lines, rotating the log (rot is
+// "rename" or "copytruncate") in each, and returns how many lines the
+// tailer must deliver.
+func writeAndRotate(t *testing.T, w *logWriter, c *lineCollector, rot string) int {
+	t.Helper()
+	total := 0
+	for round := 0; round < 5; round++ {
+		w.write(500)
+		total += 500
+		// Rotations are minutes apart in practice: let the tailer
+		// catch up, then write more lines right before rotating;
+		// they must still be read from the old file.
+		c.waitFor(t, total)
+		w.write(7)
+		total += 7
+		if rot == "rename" {
+			w.renameRotate()
+		} else {
+			// copytruncate: lines written between the copy and the
+			// truncation are lost by design of copytruncate itself,
+			// so the tailer must have read them before.
+			c.waitFor(t, total)
+			w.copyTruncate()
+		}
+		// The writer refills the file past the old offset at once.
+		w.write(600)
+		total += 600
+	}
+	return total
+}
+
 // TestTailRotation follows a file across rename rotation and copytruncate
 // and checks every line arrives exactly once.
 func TestTailRotation(t *testing.T) {
@@ -81,80 +176,14 @@ func TestTailRotation(t *testing.T) {
 			}
 			defer tl.Close()
 			tl.poll = 5 * time.Millisecond
-			var mu sync.Mutex
-			got := map[string]int{}
-			var order []string
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				done <- tl.follow(ctx, func(l string) {
-					mu.Lock()
-					got[strings.TrimSpace(l)]++
-					order = append(order, l)
-					mu.Unlock()
-				}, func() {})
-			}()
-			waitFor := func(n int) {
-				deadline := time.Now().Add(5 * time.Second)
-				for time.Now().Before(deadline) {
-					mu.Lock()
-					c := len(order)
-					mu.Unlock()
-					if c >= n {
-						return
-					}
-					time.Sleep(2 * time.Millisecond)
-				}
-				mu.Lock()
-				c := len(order)
-				mu.Unlock()
-				t.Fatalf("timed out waiting for %d lines, have %d", n, c)
-			}
-			total := 0
-			for round := 0; round < 5; round++ {
-				w.write(500)
-				total += 500
-				// Rotations are minutes apart in practice: let the tailer
-				// catch up, then write more lines right before rotating;
-				// they must still be read from the old file.
-				waitFor(total)
-				w.write(7)
-				total += 7
-				if rot == "rename" {
-					w.renameRotate()
-				} else {
-					// copytruncate: lines written between the copy and the
-					// truncation are lost by design of copytruncate itself,
-					// so the tailer must have read them before.
-					waitFor(total)
-					w.copyTruncate()
-				}
-				// The writer refills the file past the old offset at once.
-				w.write(600)
-				total += 600
-			}
-			waitFor(total)
+			c, stop := follow(tl)
+			total := writeAndRotate(t, w, c, rot)
+			c.waitFor(t, total)
 			time.Sleep(50 * time.Millisecond)
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(order) != total {
-				var dups []string
-				for l, c := range got {
-					if c > 1 {
-						dups = append(dups, l)
-					}
-				}
-				t.Fatalf("read %d lines, want %d; read twice: %d, e.g. %v", len(order), total, len(dups), dups[:min(5, len(dups))])
-			}
-			for i := 11; i <= w.n; i++ {
-				if c := got[fmt.Sprintf("line %d", i)]; c != 1 {
-					t.Fatalf("line %d read %d times", i, c)
-				}
-			}
+			c.check(t, total, 11, w.n)
 		})
 	}
 }

@@ -54,7 +54,11 @@ func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
 	}
 }
 
-func TestResolveWatchesOrderAndBinaries(t *testing.T) {
+// watchFixture is a host tree with Debian's binary layout, daemon.json, the
+// containerd socket, the unit under /usr/lib (and /lib a relative symlink
+// to it) and /var/lib/docker; the config resolves watches under it.
+func watchFixture(t *testing.T) Config {
+	t.Helper()
 	root := t.TempDir()
 	mk := func(p string, mode os.FileMode) {
 		full := filepath.Join(root, p)
@@ -77,13 +81,24 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Rootfs = root
-	ws := ResolveWatches(cfg)
-	pos := map[string]int{}
-	byPath := map[string]Watch{}
+	return cfg
+}
+
+// watchesByPath indexes resolved watches by path: their position and the
+// watch itself.
+func watchesByPath(ws []Watch) (pos map[string]int, byPath map[string]Watch) {
+	pos, byPath = map[string]int{}, map[string]Watch{}
 	for i, w := range ws {
 		pos[w.Path] = i
 		byPath[w.Path] = w
 	}
+	return pos, byPath
+}
+
+func TestResolveWatchesOrderAndBinaries(t *testing.T) {
+	cfg := watchFixture(t)
+	ws := ResolveWatches(cfg)
+	pos, byPath := watchesByPath(ws)
 	for _, want := range []string{"/usr/sbin/dockerd", "/usr/sbin/runc", "/usr/bin/containerd", "/etc/docker/daemon.json",
 		"/etc/docker", "/run/containerd/containerd.sock", "/run/containerd", "/usr/lib/systemd/system/docker.service"} {
 		if _, ok := pos[want]; !ok {
@@ -112,21 +127,11 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	if byPath["/etc/docker"].Kind != KindConfig || byPath["/usr/sbin/runc"].Kind != KindBinary {
 		t.Error("watch kinds wrong")
 	}
-	for path, cis := range map[string]string{"/etc/docker/daemon.json": "1.1.11", "/usr/sbin/runc": "1.1.18",
-		"/run/containerd/containerd.sock": "1.1.8", "/usr/sbin/dockerd": "1.1.3", "/run/containerd": "1.1.4",
-		"/var/lib/docker": "1.1.5", "/etc/docker": "1.1.6", "/usr/lib/systemd/system/docker.service": "1.1.7",
-		"/usr/bin/containerd": "1.1.14"} {
-		if byPath[path].CIS != cis {
-			t.Errorf("CIS reference of %s: %q, want %q", path, byPath[path].CIS, cis)
-		}
-	}
+	checkWatchCIS(t, byPath)
 	// Expected writers are configurable per key: the list replaces the
 	// default for that key only; names resolve like the watched binaries.
 	cfg.ExpectedWriters = map[string][]string{"docker_etc": {"dockerd", "/opt/tools/editor"}}
-	byPath = map[string]Watch{}
-	for _, w := range ResolveWatches(cfg) {
-		byPath[w.Path] = w
-	}
+	_, byPath = watchesByPath(ResolveWatches(cfg))
 	if got := strings.Join(byPath["/etc/docker"].Expected, " "); got != "/usr/sbin/dockerd /opt/tools/editor" {
 		t.Errorf("configured expected writers of /etc/docker = %q", got)
 	}
@@ -139,6 +144,19 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	}
 	if cisOf["docker_sysconfig"] != "1.1.13" || cisOf["docker_default"] != "1.1.10" || cisOf["docker_socket_unit"] != "1.1.9" {
 		t.Errorf("CIS 1.1.x references of the built-in watches: %v", cisOf)
+	}
+}
+
+// checkWatchCIS checks the CIS 1.1.x reference of each resolved watch.
+func checkWatchCIS(t *testing.T, byPath map[string]Watch) {
+	t.Helper()
+	for path, cis := range map[string]string{"/etc/docker/daemon.json": "1.1.11", "/usr/sbin/runc": "1.1.18",
+		"/run/containerd/containerd.sock": "1.1.8", "/usr/sbin/dockerd": "1.1.3", "/run/containerd": "1.1.4",
+		"/var/lib/docker": "1.1.5", "/etc/docker": "1.1.6", "/usr/lib/systemd/system/docker.service": "1.1.7",
+		"/usr/bin/containerd": "1.1.14"} {
+		if byPath[path].CIS != cis {
+			t.Errorf("CIS reference of %s: %q, want %q", path, byPath[path].CIS, cis)
+		}
 	}
 }
 
