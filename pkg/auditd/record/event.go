@@ -41,6 +41,16 @@ type Event struct {
 	// descriptor other than AT_FDCWD, so relative names are not relative
 	// to the working directory.
 	DirFD bool
+	// A0, A1 and A2 are the first syscall arguments as the kernel prints
+	// them (hex): a0 is the directory descriptor of the *at calls, a1 and
+	// a2 hold the flags of open and openat.
+	A0, A1, A2 string
+	// OpenFlags are openat2's flags from its OPENAT2 record (HasOpenFlags).
+	OpenFlags    uint64
+	HasOpenFlags bool
+	// Change is the event's CONFIG_CHANGE or DAEMON_* record (HasChange).
+	Change    Change
+	HasChange bool
 }
 
 // keySeparator joins the keys of a rule that carries several in the key
@@ -54,6 +64,10 @@ const atFDCWD = "ffffff9c"
 type PathItem struct {
 	Name     string
 	NameType string
+	// Inode and Dev identify the object whatever name it was reached by
+	// (Dev as the kernel prints it, "fe:00"); Inode is 0 when absent.
+	Inode uint64
+	Dev   string
 }
 
 // Path is the object of the event: the first path that is not a parent
@@ -85,12 +99,16 @@ func (e *Event) AllPaths() []string {
 	return out
 }
 
-// absolute resolves a relative name against the absolute parent directory
-// the kernel recorded, else the working directory when the syscall was
-// relative to it; a name relative to another directory descriptor stays
-// relative, because joining it with the cwd would name the wrong file.
+// Absolute makes a PATH name absolute: against the absolute parent
+// directory the kernel recorded, else the working directory, when the
+// syscall was relative to it. A name relative to another directory
+// descriptor stays relative: joining it with the cwd would name the wrong
+// file, and so would its PARENT record, whose name the kernel then prints
+// as the cwd (only its inode is right).
+func (e *Event) Absolute(name string) string { return e.absolute(name) }
+
 func (e *Event) absolute(name string) string {
-	if name == "" || strings.HasPrefix(name, "/") {
+	if name == "" || strings.HasPrefix(name, "/") || e.DirFD {
 		return name
 	}
 	for _, p := range e.Paths {
@@ -125,6 +143,21 @@ func BuildEvent(msgs []*auparse.AuditMessage, ev *Event) (bad int) {
 			bad += decodeField(raw, "cwd", &ev.CWD)
 		case typeProctitle:
 			bad += decodeField(raw, "proctitle", &ev.Proctitle)
+		case typeOpenat2:
+			if v, ok := field(raw, "oflag"); ok {
+				ev.OpenFlags, ev.HasOpenFlags = parseOctal(v)
+				if !ev.HasOpenFlags {
+					bad++
+				}
+			}
+		case typeConfigChange:
+			ev.HasChange = true
+			bad += ev.Change.changeFields(m.RecordType, raw, enriched)
+		default:
+			if IsDaemonRecord(m.RecordType) {
+				ev.HasChange = true
+				bad += ev.Change.changeFields(m.RecordType, raw, enriched)
+			}
 		}
 	}
 	return bad
@@ -183,6 +216,13 @@ func (ev *Event) pathFields(raw string) (bad int) {
 			bad += decodeInto(v, &p.Name)
 		case "nametype":
 			p.NameType = v
+		case "inode":
+			var good bool
+			if p.Inode, good = parseUint(v); !good {
+				bad++
+			}
+		case "dev":
+			p.Dev = v
 		}
 	}
 	ev.Paths = append(ev.Paths, p)
@@ -201,7 +241,11 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 		case "syscall":
 			ev.SyscallNr, good = parseInt(v)
 		case "a0":
-			a0 = v
+			a0, ev.A0 = v, v
+		case "a1":
+			ev.A1 = v
+		case "a2":
+			ev.A2 = v
 		case "success":
 			ev.Success = v == "yes"
 		case "exit":

@@ -1,7 +1,9 @@
 // Package record parses kernel audit records: the audit(SEC.MSEC:SERIAL)
 // stamp of a netlink record, auditd's RAW and ENRICHED log lines, and the
-// fields of one event's records (SYSCALL, PATH, CWD, PROCTITLE) into an
-// Event. It reads only the fields dockward uses, with a hand-written
+// fields of one event's records (SYSCALL, PATH, CWD, PROCTITLE, OPENAT2,
+// and the CONFIG_CHANGE and DAEMON_* records of changes to audit itself)
+// into an Event, which also says what the event did to the paths it names
+// (its Access). It reads only the fields dockward uses, with a hand-written
 // tokenizer, because go-libaudit's Data() extracts every field with a
 // regexp and costs about 20 times its header parse. It knows nothing of
 // reassembly, rules or watches, as go-libaudit's auparse does not.
@@ -25,6 +27,9 @@ const (
 	typeCWD       = auparse.AUDIT_CWD
 	typeProctitle = auparse.AUDIT_PROCTITLE
 	typeEOE       = auparse.AUDIT_EOE
+	// typeOpenat2 carries openat2's flags, which are not an argument.
+	typeOpenat2      = 1337
+	typeConfigChange = auparse.AUDIT_CONFIG_CHANGE
 )
 
 // Header is the stamp every record carries: audit(SEC.MSEC:SERIAL).
@@ -243,18 +248,37 @@ func parseInt(s string) (int64, bool) {
 	return n, true
 }
 
-// parseHex32 parses a hex number such as arch=c000003e.
-func parseHex32(s string) (uint32, bool) {
-	if s == "" || len(s) > 8 {
+// parseUint parses an unsigned decimal such as inode=1196037.
+func parseUint(s string) (uint64, bool) {
+	n, ok := parseInt(s)
+	if !ok || n < 0 {
 		return 0, false
 	}
-	var n uint32
+	return uint64(n), true
+}
+
+// parseHex32 parses a hex number such as arch=c000003e.
+func parseHex32(s string) (uint32, bool) {
+	if len(s) > 8 {
+		return 0, false
+	}
+	n, ok := parseHex64(s)
+	return uint32(n), ok
+}
+
+// parseHex64 parses a hex value as the kernel prints syscall arguments
+// (no prefix, at most 16 digits).
+func parseHex64(s string) (uint64, bool) {
+	if s == "" || len(s) > 16 {
+		return 0, false
+	}
+	var n uint64
 	for i := 0; i < len(s); i++ {
 		d, ok := unhex(s[i])
 		if !ok {
 			return 0, false
 		}
-		n = n<<4 | uint32(d)
+		n = n<<4 | uint64(d)
 	}
 	return n, true
 }

@@ -66,10 +66,15 @@ func TestRelativeNames(t *testing.T) {
 		ev   Event
 		want string
 	}{
-		{"absolute", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker/x", "CREATE"}}}, "/etc/docker/x"},
-		{"parent recorded", Event{CWD: "/tmp", Paths: []PathItem{{"/etc/docker", "PARENT"}, {"x", "CREATE"}}}, "/etc/docker/x"},
-		{"relative to cwd", Event{CWD: "/etc/docker", Paths: []PathItem{{"x", "NORMAL"}}}, "/etc/docker/x"},
-		{"relative to a directory fd", Event{CWD: "/", DirFD: true, Paths: []PathItem{{"lower", "NORMAL"}}}, "lower"},
+		{"absolute", Event{CWD: "/tmp", Paths: []PathItem{{Name: "/etc/docker/x", NameType: "CREATE"}}}, "/etc/docker/x"},
+		{"parent recorded", Event{CWD: "/tmp", Paths: []PathItem{{Name: "/etc/docker", NameType: "PARENT"},
+			{Name: "x", NameType: "CREATE"}}}, "/etc/docker/x"},
+		{"relative to cwd", Event{CWD: "/etc/docker", Paths: []PathItem{{Name: "x", NameType: "NORMAL"}}}, "/etc/docker/x"},
+		{"relative to a directory fd", Event{CWD: "/", DirFD: true, Paths: []PathItem{{Name: "lower", NameType: "NORMAL"}}}, "lower"},
+		// rm -r's unlinkat(dirfd, "leaf"): the kernel prints the parent's
+		// name as the cwd, though the directory is the descriptor's.
+		{"directory fd with a parent named as the cwd", Event{CWD: "/tmp", DirFD: true,
+			Paths: []PathItem{{Name: "/tmp", NameType: "PARENT"}, {Name: "leaf", NameType: "DELETE"}}}, "leaf"},
 	}
 	for _, c := range cases {
 		if got := c.ev.Path(); got != c.want {
