@@ -12,6 +12,7 @@ import (
 	"github.com/dockward/dockward/pkg/auditd"
 	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher"
 )
 
@@ -19,6 +20,11 @@ import (
 // section's key is the source's Name (a struct tag cannot name a constant,
 // so TestConfigSectionsAreSourceNames holds them together).
 type Config struct {
+	// RootFS is where the host's / is mounted, like node_exporter's
+	// --path.rootfs: "/" on the host, "/host" in a container that mounts
+	// the host's / read-only there. Every source looks up every host path
+	// under it, with symlinks resolved inside it.
+	RootFS          string            `yaml:"rootfs"`
 	Containers      containers.Config `yaml:"containers"`
 	Audit           auditd.Config     `yaml:"audit"`
 	Host            watcher.Config    `yaml:"host"`
@@ -29,6 +35,7 @@ type Config struct {
 // an empty policy. The agent runs on it when no --config.file is given.
 func defaultConfig() Config {
 	return Config{
+		RootFS:     "/",
 		Containers: containers.DefaultConfig(),
 		Audit:      auditd.DefaultConfig(),
 		Host:       watcher.DefaultConfig(),
@@ -69,6 +76,9 @@ func parseConfig(name string, data []byte) (Config, error) {
 // the line that holds the offending key when the file has one.
 func (c Config) validate(root *node) error {
 	var errs []error
+	if _, err := hostfs.New(c.RootFS); err != nil {
+		errs = append(errs, locate(root, err, "rootfs"))
+	}
 	sections := []struct {
 		key string
 		err error
@@ -109,6 +119,17 @@ func (c Config) validate(root *node) error {
 		errs = append(errs, locate(root, errors.New(msg), path...))
 	}
 	return errors.Join(errs...)
+}
+
+// hostRoot is the host's root filesystem every source looks at, as
+// validate checked it.
+func (c Config) hostRoot() hostfs.Root { return hostfs.At(c.RootFS) }
+
+// movedKeys are keys of earlier releases that moved, with where they went,
+// so that an old config file fails with directions rather than "unknown key".
+var movedKeys = map[string]string{
+	"host.rootfs":  `moved to the top-level "rootfs" key, one setting for every source`,
+	"audit.rootfs": `moved to the top-level "rootfs" key, one setting for every source`,
 }
 
 // sectionKey matches the key a source's Validate names at the start of its

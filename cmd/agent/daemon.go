@@ -191,7 +191,8 @@ func (a *agent) stopSource(name string) {
 
 // reload re-reads the config file. A bad file is rejected and logged and the
 // running config stays; otherwise the policy is re-applied and every source
-// whose section changed is stopped and started again with the new section.
+// whose section (or the rootfs) changed is stopped and started again with
+// the new config.
 func (a *agent) reload(ctx context.Context) {
 	notify(a.log, daemon.SdNotifyReloading)
 	defer notify(a.log, daemon.SdNotifyReady)
@@ -208,7 +209,7 @@ func (a *agent) reload(ctx context.Context) {
 	}
 	var restarted []string
 	for _, spec := range sourceSpecs {
-		if reflect.DeepEqual(spec.section(a.cfg), spec.section(next)) {
+		if !sourceChanged(spec, a.cfg, next) {
 			continue
 		}
 		a.stopSource(spec.name)
@@ -280,4 +281,11 @@ func notify(log *zap.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		log.Warn("notifying systemd", zap.String("state", state), zap.Error(err))
 	}
+}
+
+// sourceChanged reports whether a reload from old to next must rebuild the
+// source: its section changed, or the rootfs, which moves every source's
+// view of the host.
+func sourceChanged(spec sourceSpec, old, next Config) bool {
+	return !reflect.DeepEqual(spec.section(old), spec.section(next)) || old.RootFS != next.RootFS
 }

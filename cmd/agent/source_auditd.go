@@ -19,5 +19,6 @@ func buildAuditd(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 		Sink:          b.sink,
 		ContainerName: w.ContainerName,
 		DockerdPID:    w.DockerdPID,
+		Host:          b.host,
 	})
 }

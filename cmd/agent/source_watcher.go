@@ -22,6 +22,7 @@ func buildWatcher(w *wiring, cfg Config, b sourceBase) (findings.Source, error) 
 		Registerer: b.reg,
 		Sink:       b.sink,
 		Docker:     docker,
+		Host:       b.host,
 	})
 	if err != nil {
 		return nil, err

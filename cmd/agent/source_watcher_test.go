@@ -59,8 +59,7 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 
 	w, _ := testWiring()
 	w.dockerHost = "tcp://" + strings.TrimPrefix(srv.URL, "http://")
-	cfg := Config{Host: watcher.DefaultConfig()}
-	cfg.Host.RootFS = root
+	cfg := Config{RootFS: root, Host: watcher.DefaultConfig()}
 	cfg.Host.StateDir = filepath.Join(t.TempDir(), "state")
 	cfg.Host.RescanInterval = time.Hour // only the reload may re-judge
 	src, _, err := buildSource(w, sourceSpec{name: watcher.Name, build: buildWatcher}, cfg)

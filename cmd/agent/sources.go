@@ -13,6 +13,7 @@ import (
 	"github.com/dockward/dockward/pkg/auditd"
 	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher"
 )
 
@@ -33,6 +34,7 @@ type sourceBase struct {
 	log  *zap.Logger
 	reg  prometheus.Registerer
 	sink findings.Sink
+	host hostfs.Root // the one view of the host's files, from the top-level rootfs
 }
 
 // sourceSpecs lists every source the agent knows. A builder returning
@@ -65,7 +67,8 @@ func buildSource(w *wiring, spec sourceSpec, cfg Config) (findings.Source, *trac
 	defer w.buildMu.Unlock()
 	w.startBuild(spec.name)
 	tr := &trackingRegisterer{inner: w.reg}
-	src, err := spec.build(w, cfg, sourceBase{log: w.sourceLog(spec.name), reg: tr, sink: w.store.SourceSink(spec.name)})
+	src, err := spec.build(w, cfg, sourceBase{log: w.sourceLog(spec.name), reg: tr, sink: w.store.SourceSink(spec.name),
+		host: cfg.hostRoot()})
 	if err != nil || src == nil {
 		tr.unregisterAll()
 		if err != nil {

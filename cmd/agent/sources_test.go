@@ -389,6 +389,9 @@ func TestConfigSectionsAreSourceNames(t *testing.T) {
 	sections := map[string]any{}
 	for i := range typ.NumField() {
 		f := typ.Field(i)
+		if f.Type.Kind() != reflect.Struct {
+			continue // a top-level setting (rootfs), not a section
+		}
 		if tag := strings.Split(f.Tag.Get("yaml"), ",")[0]; tag != "" {
 			sections[tag] = reflect.ValueOf(defaultConfig()).Field(i).Interface()
 		}

@@ -251,7 +251,10 @@ func decodeStruct(n *node, v reflect.Value, path []string, errs *[]error) {
 		kn, vn := n.Content[i], n.Content[i+1]
 		sub := append(append([]string{}, path...), kn.Value)
 		f, ok := fields[kn.Value]
+		moved, wasMoved := movedKeys[dotted(sub)]
 		switch {
+		case !ok && wasMoved:
+			*errs = append(*errs, &configError{line: kn.Line, key: dotted(sub), err: errors.New(moved)})
 		case !ok:
 			*errs = append(*errs, &configError{line: kn.Line, key: dotted(sub),
 				err: fmt.Errorf("unknown key; known keys here: %s", strings.Join(names, ", "))})

@@ -99,10 +99,9 @@ func TestRenderDefaults(t *testing.T) {
 			len(r.ServiceMonitors), len(r.PrometheusRules))
 	}
 	cfg := agentConfig(t, r.ConfigMaps[0])
-	for _, section := range []string{"host", "audit"} {
-		if got := cfg[section]["rootfs"]; got != "/host" {
-			t.Errorf("config %s.rootfs = %v, want /host where the host's / is mounted", section, got)
-		}
+	if got := cfg["rootfs"][""]; got != "/host" || cfg["host"]["rootfs"] != nil || cfg["audit"]["rootfs"] != nil {
+		t.Errorf("config rootfs = %v (host: %v, audit: %v), want the one top-level rootfs at /host where the host's / is mounted",
+			got, cfg["host"], cfg["audit"])
 	}
 	ds := r.DaemonSets[0]
 	checkDaemonSet(t, ds)
@@ -238,8 +237,8 @@ func TestRenderAllOptionalValues(t *testing.T) {
 		t.Error("a config change must roll the pods: checksum/config annotation missing")
 	}
 	cfg := agentConfig(t, r.ConfigMaps[0])
-	if cfg["host"]["rootfs"] != "/host" || cfg["exemptions"] == nil || cfg["rules"] == nil {
-		t.Errorf("config %v must keep the given exemptions and rules and add host.rootfs", cfg)
+	if cfg["rootfs"][""] != "/host" || cfg["exemptions"] == nil || cfg["rules"] == nil {
+		t.Errorf("config %v must keep the given exemptions and rules and add rootfs", cfg)
 	}
 	sm := r.ServiceMonitors[0]
 	if sm.Namespace != "monitoring" || sm.Labels["release"] != "kube-prometheus-stack" {
@@ -382,10 +381,14 @@ func agentConfig(t *testing.T, cm corev1.ConfigMap) map[string]map[string]any {
 
 // A rootfs given in values wins over the chart's /host.
 func TestConfigValuesWin(t *testing.T) {
-	r := render(t, map[string]any{"config": map[string]any{"host": map[string]any{"rootfs": "/rootfs", "rescan_interval": "1m"}}})
+	r := render(t, map[string]any{"config": map[string]any{"rootfs": "/rootfs", "host": map[string]any{"rescan_interval": "1m"}}})
 	cfg := agentConfig(t, r.ConfigMaps[0])
-	if cfg["host"]["rootfs"] != "/rootfs" || cfg["host"]["rescan_interval"] != "1m" || cfg["audit"]["rootfs"] != "/host" {
-		t.Fatalf("config %v: the given host section must win, audit.rootfs default to /host", cfg)
+	if cfg["rootfs"][""] != "/rootfs" || cfg["host"]["rescan_interval"] != "1m" {
+		t.Fatalf("config %v: the given rootfs and host section must win", cfg)
+	}
+	r = render(t, map[string]any{"config": map[string]any{"host": map[string]any{"rescan_interval": "1m"}}})
+	if cfg := agentConfig(t, r.ConfigMaps[0]); cfg["rootfs"][""] != "/host" || cfg["host"]["rescan_interval"] != "1m" {
+		t.Fatalf("config %v: a host section without rootfs must keep the chart's /host", cfg)
 	}
 }
 
@@ -398,6 +401,9 @@ func TestRenderedConfigLoadsInAgent(t *testing.T) {
 	// audit settings; its section is still parsed.
 	cfgVals := vals["config"].(map[string]any)
 	cfgVals["audit"] = map[string]any{"enabled": false}
+	// The agent checks that rootfs is a readable directory, and /host
+	// exists only in the pod: point it at one that exists here.
+	cfgVals["rootfs"] = t.TempDir()
 	cm := render(t, vals).ConfigMaps[0]
 	testenv.AgentAcceptsConfig(t, cm.Data["config.yml"])
 }

@@ -130,14 +130,20 @@ func TestStackConfigLoadsInAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg map[string]map[string]any
+	var cfg struct {
+		RootFS string         `yaml:"rootfs"`
+		Audit  map[string]any `yaml:"audit"`
+	}
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatalf("parsing config.yml: %v", err)
 	}
-	if cfg["audit"]["mode"] != "multicast" || cfg["host"]["rootfs"] != "/host" {
-		t.Fatalf("config.yml %v: want audit.mode multicast (no host PID namespace in Swarm) and host.rootfs /host", cfg)
+	if cfg.Audit["mode"] != "multicast" || cfg.RootFS != "/host" {
+		t.Fatalf("config.yml %+v: want audit.mode multicast (no host PID namespace in Swarm) and rootfs /host", cfg)
 	}
-	cfg["audit"]["enabled"] = false
+	cfg.Audit["enabled"] = false
+	// The agent checks that rootfs is a readable directory, and /host
+	// exists only in the task: point it at one that exists here.
+	cfg.RootFS = t.TempDir()
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

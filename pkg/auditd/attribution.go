@@ -2,15 +2,13 @@ package auditd
 
 import (
 	"bytes"
-	"fmt"
+	"math"
 	"os"
-	"os/user"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // userCache resolves uids to names once; audit events repeat the same few
@@ -18,42 +16,17 @@ import (
 type userCache struct {
 	mu    sync.Mutex
 	names map[int64]string
-	look  func(uid string) (string, error)
+	look  func(uid uint32) (string, bool)
 }
 
 const userCacheMax = 4096
 
-// newUserCache resolves names from the host's passwd database: under
-// rootfs (an agent in a container sees the host there), else through
-// os/user (which also asks NSS when built with cgo).
-func newUserCache(rootfs string) *userCache {
-	look := func(uid string) (string, error) {
-		u, err := user.LookupId(uid)
-		if err != nil {
-			return "", err
-		}
-		return u.Username, nil
-	}
-	if rootfs != "" {
-		passwd := filepath.Join(rootfs, "etc", "passwd")
-		look = func(uid string) (string, error) { return passwdName(passwd, uid) }
-	}
+// newUserCache resolves names from the host's passwd file, read again on
+// each uid not yet cached, so that a user added later is named too. An
+// agent in a container sees the host's file under its rootfs.
+func newUserCache(host hostfs.Root) *userCache {
+	look := func(uid uint32) (string, bool) { return host.Users().Name(uid) }
 	return &userCache{names: map[int64]string{}, look: look}
-}
-
-// passwdName finds uid in a passwd file (name:x:uid:...).
-func passwdName(path, uid string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.SplitN(line, ":", 4)
-		if len(f) == 4 && f[2] == uid {
-			return f[0], nil
-		}
-	}
-	return "", fmt.Errorf("uid %s not in %s", uid, path)
 }
 
 // name returns the user name of uid, "unset" for the kernel's unset id,
@@ -67,9 +40,9 @@ func (c *userCache) name(uid int64) string {
 	if n, ok := c.names[uid]; ok {
 		return n
 	}
-	n, err := c.look(strconv.FormatInt(uid, 10))
-	if err != nil {
-		n = ""
+	n := ""
+	if uid >= 0 && uid <= math.MaxUint32 {
+		n, _ = c.look(uint32(uid))
 	}
 	if len(c.names) >= userCacheMax {
 		clear(c.names)

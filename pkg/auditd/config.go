@@ -40,9 +40,6 @@ type Config struct {
 	// LogFileFromStart replays the whole log file at start instead of
 	// following it from its end.
 	LogFileFromStart bool `yaml:"log_file_from_start"`
-	// Rootfs prefixes every watched path when looking for Docker's files,
-	// for an agent that sees the host under a mount (a container).
-	Rootfs string `yaml:"rootfs"`
 	// ExpectedWriters maps a watch key to the writers whose events are
 	// routine for it: absolute executable paths, or bare names resolved
 	// like the watched binaries. It replaces the built-in list per key.
@@ -97,9 +94,6 @@ func (c Config) Validate() error {
 	}
 	if c.Mode == ModeFile && !filepath.IsAbs(c.LogFile) {
 		errs = append(errs, fmt.Errorf("audit.log_file: %q must be an absolute path in file mode", c.LogFile))
-	}
-	if c.Rootfs != "" && !filepath.IsAbs(c.Rootfs) {
-		errs = append(errs, fmt.Errorf("audit.rootfs: %q must be an absolute path", c.Rootfs))
 	}
 	for name, d := range map[string]time.Duration{"status_interval": c.StatusInterval,
 		"rule_check_interval": c.RuleCheckInterval, "reassembly_timeout": c.ReassemblyTimeout} {

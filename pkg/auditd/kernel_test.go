@@ -27,6 +27,7 @@ import (
 	"github.com/dockward/dockward/pkg/auditd/record"
 	"github.com/dockward/dockward/pkg/auditd/rules"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // Kernel tests run serially (no t.Parallel): they share the kernel's one
@@ -317,7 +318,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 	// dockerd running since before this test enabled audit is unaudited
 	// unless the kernel was booted with audit=1 (or audit was enabled
 	// before dockerd started, which the kernel log would show).
-	if pid := pidFromFile(DockerPIDFile); pid != 0 && wasDisabled && !bootedWithAudit(l.src.cmdline) {
+	if pid := hostDockerdPID(); pid != 0 && wasDisabled && !bootedWithAudit(l.src.cmdline) {
 		hist, _ := readKmsg("/dev/kmsg")
 		var open bool
 		for _, f := range l.store.Open() {
@@ -948,4 +949,13 @@ func libauditDecode(t *testing.T, wire []byte) (path string, ruleKeys []string, 
 	}
 	t.Fatalf("go-libaudit decoded %q as %T", text, parsed)
 	return "", nil, false
+}
+
+// hostDockerdPID is this machine's running dockerd, 0 when there is none.
+func hostDockerdPID() int {
+	d, err := hostfs.Root{}.FindDockerd([]string{hostfs.DockerPIDFile}, hostfs.DockerSocket)
+	if err != nil {
+		return 0
+	}
+	return d.PID
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockward/dockward/pkg/auditd/reassembly"
 	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // Pipeline turns raw records into classified events: the reassembly
@@ -87,8 +88,9 @@ type PipelineOptions struct {
 	ContainerName func(id string) (string, bool)
 	// ReassemblyTimeout bounds how long an incomplete event is held.
 	ReassemblyTimeout time.Duration
-	// Rootfs is where the host's /etc/passwd is, for user names.
-	Rootfs string
+	// Host is the host's root, whose /etc/passwd names users; the zero
+	// Root is this machine's /.
+	Host hostfs.Root
 }
 
 func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
@@ -101,7 +103,7 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 		expected:      map[string]map[string]bool{},
 		m:             m,
 		log:           o.Log,
-		users:         newUserCache(o.Rootfs),
+		users:         newUserCache(o.Host),
 		containerName: o.ContainerName,
 		procRoot:      "/proc",
 		limit:         newLogLimiter(),

@@ -108,7 +108,7 @@ func (ss *session) installRules() error {
 		return fmt.Errorf("audit unicast: %w", err)
 	}
 	for _, w := range ss.s.watches {
-		if _, err := os.Stat(filepath.Join(ss.s.cfg.Rootfs, filepath.Dir(w.Path))); err != nil {
+		if _, _, err := ss.s.d.Host.Stat(filepath.Dir(w.Path)); err != nil {
 			continue // the kernel cannot watch under a missing directory
 		}
 		if hasOwn(existing, w) {

@@ -31,6 +31,7 @@ import (
 	"github.com/dockward/dockward/pkg/auditd/record"
 	"github.com/dockward/dockward/pkg/auditd/rules"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // Name is the source's name: its config section, its /readyz and metric
@@ -47,12 +48,12 @@ type Deps struct {
 	// containers source runs; may be nil.
 	ContainerName func(id string) (string, bool)
 	// DockerdPID returns the running dockerd's PID, 0 when unknown; may be
-	// nil. The source falls back to DockerPIDFile.
+	// nil. The source then finds dockerd itself, through Host.
 	DockerdPID func() int
+	// Host is the host's root filesystem, where Docker's files are found
+	// (the zero Root is this machine's /).
+	Host hostfs.Root
 }
-
-// DockerPIDFile is where dockerd writes its PID by default.
-const DockerPIDFile = "/var/run/docker.pid"
 
 // Source is the audit source.
 type Source struct {
@@ -90,7 +91,7 @@ func New(cfg Config, d Deps) (*Source, error) {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
-	ws := ResolveWatches(cfg)
+	ws := ResolveWatches(cfg, d.Host)
 	var keys []string
 	seen := map[string]bool{}
 	for _, w := range ws {
@@ -293,7 +294,7 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 
 func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
 	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.d.ContainerName,
-		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Rootfs: s.cfg.Rootfs})
+		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Host: s.d.Host})
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +473,7 @@ const (
 // path no kernel rule covers, one scope per watch.
 func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 	exists := func(p string) bool {
-		_, err := os.Lstat(filepath.Join(s.cfg.Rootfs, p))
+		_, err := s.d.Host.Lstat(p)
 		return err == nil
 	}
 	judged := map[string][]findings.Finding{}
@@ -511,7 +512,9 @@ func (s *Source) judgeDaemon(enabled uint32) {
 		pid = s.d.DockerdPID()
 	}
 	if pid == 0 {
-		pid = pidFromFile(filepath.Join(s.cfg.Rootfs, DockerPIDFile))
+		if d, err := s.d.Host.FindDockerd([]string{hostfs.DockerPIDFile}, hostfs.DockerSocket); err == nil {
+			pid = d.PID
+		}
 	}
 	sink := s.d.Sink
 	if pid == 0 {

@@ -138,19 +138,6 @@ func sinceBoot() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// pidFromFile reads a pid file such as /var/run/docker.pid.
-func pidFromFile(path string) int {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
-
 // unauditedVerdict is the daemon_unaudited judgement.
 type unauditedVerdict struct {
 	Unaudited bool

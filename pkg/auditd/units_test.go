@@ -13,6 +13,7 @@ import (
 
 	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 func counterValue(t testing.TB, c prometheus.Collector) float64 {
@@ -56,8 +57,8 @@ func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
 
 // watchFixture is a host tree with Debian's binary layout, daemon.json, the
 // containerd socket, the unit under /usr/lib (and /lib a relative symlink
-// to it) and /var/lib/docker; the config resolves watches under it.
-func watchFixture(t *testing.T) Config {
+// to it) and /var/lib/docker, with the config to resolve watches under it.
+func watchFixture(t *testing.T) (Config, hostfs.Root) {
 	t.Helper()
 	root := t.TempDir()
 	mk := func(p string, mode os.FileMode) {
@@ -80,8 +81,7 @@ func watchFixture(t *testing.T) Config {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Rootfs = root
-	return cfg
+	return cfg, hostfs.At(root)
 }
 
 // watchesByPath indexes resolved watches by path: their position and the
@@ -96,8 +96,8 @@ func watchesByPath(ws []Watch) (pos map[string]int, byPath map[string]Watch) {
 }
 
 func TestResolveWatchesOrderAndBinaries(t *testing.T) {
-	cfg := watchFixture(t)
-	ws := ResolveWatches(cfg)
+	cfg, host := watchFixture(t)
+	ws := ResolveWatches(cfg, host)
 	pos, byPath := watchesByPath(ws)
 	for _, want := range []string{"/usr/sbin/dockerd", "/usr/sbin/runc", "/usr/bin/containerd", "/etc/docker/daemon.json",
 		"/etc/docker", "/run/containerd/containerd.sock", "/run/containerd", "/usr/lib/systemd/system/docker.service"} {
@@ -131,7 +131,7 @@ func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	// Expected writers are configurable per key: the list replaces the
 	// default for that key only; names resolve like the watched binaries.
 	cfg.ExpectedWriters = map[string][]string{"docker_etc": {"dockerd", "/opt/tools/editor"}}
-	_, byPath = watchesByPath(ResolveWatches(cfg))
+	_, byPath = watchesByPath(ResolveWatches(cfg, host))
 	if got := strings.Join(byPath["/etc/docker"].Expected, " "); got != "/usr/sbin/dockerd /opt/tools/editor" {
 		t.Errorf("configured expected writers of /etc/docker = %q", got)
 	}
@@ -362,7 +362,7 @@ func TestUserNamesFromRootfs(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"), 0o644)
-	c := newUserCache(root)
+	c := newUserCache(hostfs.At(root))
 	if c.name(1000) != "alice" || c.name(0) != "root" || c.name(4242) != "" || c.name(record.UnsetID) != "unset" {
 		t.Fatalf("names: %q %q %q", c.name(1000), c.name(0), c.name(4242))
 	}

@@ -1,11 +1,10 @@
 package auditd
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/dockward/dockward/pkg/auditd/rules"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // WatchKind says what a watched path is, which sets how loudly an
@@ -20,7 +19,7 @@ const (
 
 // Watch is one kernel audit watch on a Docker path.
 type Watch struct {
-	// Path is the path as the kernel resolves it (without Rootfs).
+	// Path is the host path as the kernel resolves it (outside any rootfs).
 	Path string
 	Key  string
 	Kind WatchKind
@@ -50,7 +49,7 @@ type builtinWatch struct {
 	Key        string
 	Kind       WatchKind
 	CIS        string
-	Binary     string   // program name to find in binDirs
+	Binary     string   // program name to find in hostfs.BinDirs
 	Candidates []string // absolute paths; every existing one is watched
 	Expected   []string // default expected writers (program names)
 }
@@ -73,10 +72,8 @@ var builtinWatches = []builtinWatch{
 	{Key: "docker_lib", Kind: KindData, CIS: "1.1.5", Candidates: []string{"/var/lib/docker"}, Expected: daemonWriters},
 	{Key: "docker_daemon_json", Kind: KindConfig, CIS: "1.1.11", Candidates: []string{"/etc/docker/daemon.json"}},
 	{Key: "docker_etc", Kind: KindConfig, CIS: "1.1.6", Candidates: []string{"/etc/docker"}},
-	{Key: "docker_service", Kind: KindConfig, CIS: "1.1.7", Candidates: []string{
-		"/etc/systemd/system/docker.service", "/lib/systemd/system/docker.service", "/usr/lib/systemd/system/docker.service"}},
-	{Key: "docker_socket_unit", Kind: KindConfig, CIS: "1.1.9", Candidates: []string{
-		"/etc/systemd/system/docker.socket", "/lib/systemd/system/docker.socket", "/usr/lib/systemd/system/docker.socket"}},
+	{Key: "docker_service", Kind: KindConfig, CIS: "1.1.7", Candidates: hostfs.UnitPaths("docker.service")},
+	{Key: "docker_socket_unit", Kind: KindConfig, CIS: "1.1.9", Candidates: hostfs.UnitPaths("docker.socket")},
 	{Key: "docker_default", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/default/docker"}},
 	{Key: "containerd_config", Kind: KindConfig, CIS: "1.1.12", Candidates: []string{"/etc/containerd/config.toml"}},
 	{Key: "docker_sysconfig", Kind: KindConfig, CIS: "1.1.13", Candidates: []string{"/etc/sysconfig/docker"}},
@@ -88,43 +85,17 @@ var builtinWatches = []builtinWatch{
 	{Key: "docker_cli_bin", Kind: KindBinary, CIS: "1.1", Binary: "docker"},
 }
 
-// binDirs are searched in order for Docker's programs; Debian puts dockerd
-// and runc in /usr/sbin, static installs use /usr/local/bin.
-var binDirs = []string{"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin", "/opt/bin"}
+// resolver finds watched paths on the host, as the kernel will see them.
+type resolver struct{ host hostfs.Root }
 
-// resolver finds paths under an optional root prefix.
-type resolver struct{ rootfs string }
-
-// real returns the path with symlinks resolved, as the kernel sees it, and
-// whether it exists.
-func (r resolver) real(path string) (string, bool) {
-	full := filepath.Join(r.rootfs, path)
-	res, err := filepath.EvalSymlinks(full)
+// real returns the path with symlinks resolved inside the host's root, as
+// the kernel resolves it, and whether it exists.
+func (r resolver) real(p string) (string, bool) {
+	res, err := r.host.Resolve(p)
 	if err != nil {
-		return path, false
-	}
-	if r.rootfs != "" {
-		rel, err := filepath.Rel(r.rootfs, res)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			return path, false
-		}
-		res = "/" + rel
+		return p, false
 	}
 	return res, true
-}
-
-// binary finds a program by name, resolved to where it really is.
-func (r resolver) binary(name string) (string, bool) {
-	for _, dir := range binDirs {
-		p, ok := r.real(filepath.Join(dir, name))
-		if !ok {
-			continue
-		}
-		if st, err := os.Stat(filepath.Join(r.rootfs, p)); err == nil && st.Mode().IsRegular() {
-			return p, true
-		}
-	}
-	return "", false
 }
 
 // writers turns expected-writer entries (absolute paths or names) into
@@ -139,19 +110,19 @@ func (r resolver) writers(entries []string) []string {
 			out = append(out, e)
 			continue
 		}
-		if p, ok := r.binary(e); ok {
+		if p, ok := r.host.FindProgram(e); ok {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// ResolveWatches builds the watch list for cfg: the built-in set resolved
-// on this host, then the configured extra watches. A path that does not
+// ResolveWatches builds the watch list for cfg on host: the built-in set
+// resolved there, then the configured extra watches. A path that does not
 // exist is still listed when its parent does, so a file created later is
 // audited from its first write; missing binaries are left out.
-func ResolveWatches(cfg Config) []Watch {
-	r := resolver{rootfs: cfg.Rootfs}
+func ResolveWatches(cfg Config, host hostfs.Root) []Watch {
+	r := resolver{host: host}
 	seen := map[string]bool{}
 	var out []Watch
 	add := func(path, key, cis string, kind WatchKind, expected []string) {
@@ -166,7 +137,7 @@ func ResolveWatches(cfg Config) []Watch {
 	}
 	for _, b := range builtinWatches {
 		if b.Binary != "" {
-			if p, ok := r.binary(b.Binary); ok {
+			if p, ok := host.FindProgram(b.Binary); ok {
 				add(p, b.Key, b.CIS, b.Kind, b.Expected)
 			}
 			continue

@@ -24,10 +24,6 @@ import (
 	"github.com/dockward/dockward/pkg/hostfs"
 )
 
-// standardBinDirs are searched for Docker's binaries after the configured
-// ones, in PATH order.
-var standardBinDirs = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}
-
 // binaryNames are hashed wherever found; a trailing * is a prefix match.
 var binaryNames = []string{"dockerd", "docker", "containerd", "containerd-shim*", "runc"}
 

@@ -11,11 +11,6 @@ import (
 // Config is the `host` section of the agent's config file.
 type Config struct {
 	Enabled bool `yaml:"enabled"`
-	// RootFS is where the host's root filesystem is mounted, like
-	// node_exporter's --path.rootfs: "/" on the host, "/host" in a container
-	// with the host's / mounted read-only. Every host path is looked up
-	// under it, and symlinks are resolved inside it.
-	RootFS string `yaml:"rootfs"`
 	// StateDir keeps the binary baseline across restarts (systemd's
 	// StateDirectory=dockward gives /var/lib/dockward).
 	StateDir string `yaml:"state_dir"`
@@ -43,7 +38,6 @@ type ExtraFile struct {
 func DefaultConfig() Config {
 	return Config{
 		Enabled:        true,
-		RootFS:         "/",
 		StateDir:       "/var/lib/dockward",
 		RescanInterval: 5 * time.Minute,
 		Debounce:       200 * time.Millisecond,
@@ -53,9 +47,6 @@ func DefaultConfig() Config {
 // Validate reports every invalid setting.
 func (c Config) Validate() error {
 	var errs []error
-	if !path.IsAbs(c.RootFS) {
-		errs = append(errs, fmt.Errorf("rootfs: %q must be an absolute path (\"/\" on the host, \"/host\" in a container)", c.RootFS))
-	}
 	if !path.IsAbs(c.StateDir) {
 		errs = append(errs, fmt.Errorf("state_dir: %q must be an absolute path, such as /var/lib/dockward", c.StateDir))
 	}

@@ -11,14 +11,13 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("DefaultConfig().Validate() = %v", err)
 	}
-	if c.RescanInterval != 5*time.Minute || c.StateDir != "/var/lib/dockward" || c.RootFS != "/" {
+	if c.RescanInterval != 5*time.Minute || c.StateDir != "/var/lib/dockward" {
 		t.Errorf("defaults changed: %+v", c)
 	}
 }
 
 func TestConfigValidateNamesEveryBadKey(t *testing.T) {
 	c := DefaultConfig()
-	c.RootFS = "host"
 	c.StateDir = "state"
 	c.RescanInterval = 10 * time.Millisecond
 	c.Debounce = time.Minute
@@ -28,17 +27,9 @@ func TestConfigValidateNamesEveryBadKey(t *testing.T) {
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, key := range []string{"rootfs:", "state_dir:", "rescan_interval:", "debounce:", "binary_dirs[0]:", "extra_files[0]: mode:", "extra_files[1]: path:"} {
+	for _, key := range []string{"state_dir:", "rescan_interval:", "debounce:", "binary_dirs[0]:", "extra_files[0]: mode:", "extra_files[1]: path:"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s: %v", key, err)
 		}
-	}
-}
-
-func TestNewRefusesMissingRoot(t *testing.T) {
-	c := DefaultConfig()
-	c.RootFS = "/nonexistent-dockward-root"
-	if _, err := New(c, Deps{Sink: nil}); err == nil || !strings.Contains(err.Error(), "rootfs") {
-		t.Errorf("New with a missing rootfs: %v", err)
 	}
 }

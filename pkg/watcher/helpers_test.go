@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // tree is a temporary host root filesystem.
@@ -151,14 +152,13 @@ type harness struct {
 func newHarness(t testing.TB, tr *tree, docker DockerAPI, mutate ...func(*Config)) *harness {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.RootFS = tr.root
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	for _, m := range mutate {
 		m(&cfg)
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{t: t, tree: tr, store: findings.NewStore(nil), reg: prometheus.NewRegistry(), cfg: cfg, logs: logs}
-	src, err := New(cfg, Deps{Log: zap.New(core), Registerer: h.reg, Sink: h.store.SourceSink(Name), Docker: docker})
+	src, err := New(cfg, Deps{Log: zap.New(core), Registerer: h.reg, Sink: h.store.SourceSink(Name), Docker: docker, Host: hostfs.At(tr.root)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -66,9 +66,9 @@ type watchedPath struct {
 	absent bool
 }
 
-func newScanner(cfg Config, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
+func newScanner(cfg Config, host hostfs.Root, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
 	return &scanner{
-		cfg: cfg, fs: hostfs.At(cfg.RootFS), docker: docker, sink: sink, log: log, m: m, now: time.Now,
+		cfg: cfg, fs: host, docker: docker, sink: sink, log: log, m: m, now: time.Now,
 		hashes: map[string]hashed{}, states: map[string]fileState{},
 		notes: map[string]string{}, curNotes: map[string]string{}, rpmCommand: "rpm",
 	}

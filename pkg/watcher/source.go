@@ -33,6 +33,9 @@ type Deps struct {
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Sink       findings.Sink
 	Docker     DockerAPI // nil: judge without GET /info
+	// Host is the host's root filesystem, where every host path is looked
+	// up (the zero Root is this machine's /).
+	Host hostfs.Root
 }
 
 // Source is the host source (findings.Source).
@@ -46,14 +49,11 @@ type Source struct {
 
 var _ findings.Source = (*Source)(nil)
 
-// New builds the source. It fails on an invalid config, a missing root
-// filesystem, or metrics that cannot be registered.
+// New builds the source. It fails on an invalid config, or metrics that
+// cannot be registered.
 func New(cfg Config, d Deps) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("host config: %w", err)
-	}
-	if fi, err := os.Stat(cfg.RootFS); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("host rootfs %q is not a readable directory (mount the host's / there, read-only): %v", cfg.RootFS, err)
 	}
 	if d.Sink == nil {
 		return nil, errors.New("host source: no findings sink")
@@ -66,7 +66,7 @@ func New(cfg Config, d Deps) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering host metrics: %w", err)
 	}
-	return &Source{cfg: cfg, log: log, s: newScanner(cfg, d.Docker, d.Sink, log, m), reload: make(chan struct{}, 1)}, nil
+	return &Source{cfg: cfg, log: log, s: newScanner(cfg, d.Host, d.Docker, d.Sink, log, m), reload: make(chan struct{}, 1)}, nil
 }
 
 // Name implements findings.Source.

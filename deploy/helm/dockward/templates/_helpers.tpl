@@ -72,12 +72,12 @@ appears twice. */}}
 {{- toYaml (merge $labels (index . 1 | default dict)) }}
 {{- end }}
 
-{{/* The agent's config: .Values.config, with the sources looking at the
-host's / under /host when it is mounted there (values given win). */}}
+{{/* The agent's config: .Values.config, with the top-level rootfs at /host
+when the host's / is mounted there (a rootfs given in values wins). */}}
 {{- define "dockward.config" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) }}
 {{- if .Values.hostRootFsMount.enabled }}
-{{- $cfg = mustMergeOverwrite (dict "host" (dict "rootfs" "/host") "audit" (dict "rootfs" "/host")) $cfg }}
+{{- $cfg = mustMergeOverwrite (dict "rootfs" "/host") $cfg }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}
