@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,17 +105,16 @@ func (c Config) validate(root *node) error {
 		}
 	}
 	for i, e := range c.Exemptions {
-		err := (findings.Policy{Exemptions: []findings.Exemption{e}}).Validate()
+		err := e.Validate()
 		if err == nil {
 			continue
 		}
-		msg := strings.TrimPrefix(err.Error(), "exemptions[0]: ")
 		path := []string{"exemptions", strconv.Itoa(i)}
 		if _, known := findings.LookupRule(e.Rule); !known {
 			path = append(path, "rule")
-			msg += " (see the findings reference in README.md)"
+			err = fmt.Errorf("%w (see the findings reference in README.md)", err)
 		}
-		errs = append(errs, locate(root, errors.New(msg), path...))
+		errs = append(errs, locate(root, err, path...))
 	}
 	return errors.Join(errs...)
 }
@@ -132,23 +130,20 @@ var movedKeys = map[string]string{
 	"audit.rootfs": `moved to the top-level "rootfs" key, one setting for every source`,
 }
 
-// sectionKey matches the key a source's Validate names at the start of its
-// message: "audit.watches[0].path: ..." or "rootfs: ...".
-var sectionKey = regexp.MustCompile(`^([a-z0-9_]+(?:\.[a-z0-9_]+|\[[0-9]+\])*): (.*)$`)
-
 // locateSectionError points a section's validation error at the line of the
-// key it names, falling back to the section's own line.
+// key its *findings.ConfigError names, falling back to the section's own
+// line when the file does not hold the key (a default that is invalid).
 func locateSectionError(root *node, section string, err error) error {
-	m := sectionKey.FindStringSubmatch(err.Error())
-	if m == nil {
+	var ce *findings.ConfigError
+	if !errors.As(err, &ce) {
 		return locate(root, err, section)
 	}
-	path := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(m[1]), ".")
+	path := strings.Split(strings.NewReplacer("[", ".", "]", "").Replace(ce.Key), ".")
 	if path[0] != section {
 		path = append([]string{section}, path...)
 	}
 	if k, _ := find(root, path...); k != nil {
-		return &configError{line: k.Line, key: dotted(path), err: errors.New(m[2])}
+		return &configError{line: k.Line, key: dotted(path), err: ce.Err}
 	}
-	return locate(root, fmt.Errorf("%s: %s", dotted(path[1:]), m[2]), section)
+	return locate(root, fmt.Errorf("%s: %w", dotted(path[1:]), ce.Err), section)
 }

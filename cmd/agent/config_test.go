@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -245,4 +246,30 @@ func enableExamples(doc string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// The line comes from the key a *findings.ConfigError carries, never from
+// its message: a typed error nested in a list points at its entry, and an
+// untyped error that merely reads like "key: message" stays on the section.
+func TestSectionErrorsAreLocatedByTheirKey(t *testing.T) {
+	var cfg Config
+	root, err := decodeStrict([]byte("host:\n  extra_files:\n    - path: /etc/x\n    - path: /etc/y\n      mode: \"0999\"\n"), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := &findings.ConfigError{Key: "host.extra_files[1]", Err: errors.New(`mode: "0999" is not an octal file mode`)}
+	if got, want := inFile("c.yml", locateSectionError(root, "host", typed)).Error(),
+		`c.yml:4: key host.extra_files.1: mode: "0999" is not an octal file mode`; got != want {
+		t.Errorf("typed error located as %q, want %q", got, want)
+	}
+	untyped := errors.New("extra_files[1]: looks like a key")
+	if got, want := inFile("c.yml", locateSectionError(root, "host", untyped)).Error(),
+		"c.yml:1: key host: extra_files[1]: looks like a key"; got != want {
+		t.Errorf("untyped error located as %q, want %q (its text must not be parsed)", got, want)
+	}
+	absent := &findings.ConfigError{Key: "host.state_dir", Err: errors.New("must be absolute")}
+	if got, want := inFile("c.yml", locateSectionError(root, "host", absent)).Error(),
+		"c.yml:1: key host.state_dir: must be absolute"; got != want {
+		t.Errorf("error for a key the file lacks located as %q, want %q (the section's line)", got, want)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // Mode is how the source reaches the kernel's audit records.
@@ -87,18 +89,18 @@ func (c Config) Validate() error {
 	switch c.Mode {
 	case ModeAuto, ModeUnicast, ModeMulticast, ModeFile, ModeOff:
 	default:
-		errs = append(errs, fmt.Errorf("audit.mode: %q is not one of auto, unicast, multicast, file, off", c.Mode))
+		errs = append(errs, findings.ConfigErrorf(Name+".mode", "%q is not one of auto, unicast, multicast, file, off", c.Mode))
 	}
 	if c.BacklogLimit < 64 || c.BacklogLimit > 1<<20 {
-		errs = append(errs, fmt.Errorf("audit.backlog_limit: %d is out of range, want 64..1048576", c.BacklogLimit))
+		errs = append(errs, findings.ConfigErrorf(Name+".backlog_limit", "%d is out of range, want 64..1048576", c.BacklogLimit))
 	}
 	if c.Mode == ModeFile && !filepath.IsAbs(c.LogFile) {
-		errs = append(errs, fmt.Errorf("audit.log_file: %q must be an absolute path in file mode", c.LogFile))
+		errs = append(errs, findings.ConfigErrorf(Name+".log_file", "%q must be an absolute path in file mode", c.LogFile))
 	}
 	for name, d := range map[string]time.Duration{"status_interval": c.StatusInterval,
 		"rule_check_interval": c.RuleCheckInterval, "reassembly_timeout": c.ReassemblyTimeout} {
 		if d < 100*time.Millisecond {
-			errs = append(errs, fmt.Errorf("audit.%s: %s is too short, want at least 100ms", name, d))
+			errs = append(errs, findings.ConfigErrorf(Name+"."+name, "%s is too short, want at least 100ms", d))
 		}
 	}
 	keys := map[string]bool{}
@@ -107,25 +109,25 @@ func (c Config) Validate() error {
 	}
 	for i, w := range c.Watches {
 		if !filepath.IsAbs(w.Path) {
-			errs = append(errs, fmt.Errorf("audit.watches[%d].path: %q must be an absolute path", i, w.Path))
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.watches[%d].path", Name, i), "%q must be an absolute path", w.Path))
 		}
 		if !keyPattern.MatchString(w.Key) {
-			errs = append(errs, fmt.Errorf("audit.watches[%d].key: %q must be 1-31 of a-z, 0-9 and _", i, w.Key))
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.watches[%d].key", Name, i), "%q must be 1-31 of a-z, 0-9 and _", w.Key))
 		}
 		switch w.Kind {
 		case KindConfig, KindBinary, KindData:
 		default:
-			errs = append(errs, fmt.Errorf("audit.watches[%d].kind: %q is not one of config, binary, data", i, w.Kind))
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.watches[%d].kind", Name, i), "%q is not one of config, binary, data", w.Kind))
 		}
 		keys[w.Key] = true
 	}
 	for key, writers := range c.ExpectedWriters {
 		if !keys[key] {
-			errs = append(errs, fmt.Errorf("audit.expected_writers: unknown watch key %q", key))
+			errs = append(errs, findings.ConfigErrorf(Name+".expected_writers", "unknown watch key %q", key))
 		}
 		for _, wr := range writers {
 			if wr == "" || (!filepath.IsAbs(wr) && filepath.Base(wr) != wr) {
-				errs = append(errs, fmt.Errorf("audit.expected_writers.%s: %q must be an absolute path or a bare program name", key, wr))
+				errs = append(errs, findings.ConfigErrorf(Name+".expected_writers."+key, "%q must be an absolute path or a bare program name", wr))
 			}
 		}
 	}

@@ -118,8 +118,8 @@ func (ss *session) installRules() error {
 		if err != nil {
 			return err
 		}
-		if err := ss.ctl.AddRule(wire); err != nil {
-			if err.Error() == rules.ErrExists.Error() {
+		if err := rules.Add(ss.ctl, wire); err != nil {
+			if errors.Is(err, rules.ErrExists) {
 				continue
 			}
 			return fmt.Errorf("audit unicast: adding the rule for %s: %w", w.Path, err)
@@ -146,8 +146,8 @@ func (ss *session) reinstall(krules []rules.Rule) bool {
 		if hasOwn(krules, ir.watch) {
 			continue
 		}
-		err := ss.ctl.AddRule(ir.wire)
-		if err != nil && err.Error() != rules.ErrExists.Error() {
+		err := rules.Add(ss.ctl, ir.wire)
+		if err != nil && !errors.Is(err, rules.ErrExists) {
 			ss.s.log.Error("an audit rule dockward installed was removed and cannot be reinstalled",
 				zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path), zap.Error(err))
 			continue

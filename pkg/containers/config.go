@@ -2,8 +2,9 @@ package containers
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // Config is the `containers` section of the agent's config file.
@@ -58,16 +59,16 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if c.InventoryConcurrency < 1 || c.InventoryConcurrency > 256 {
-		errs = append(errs, fmt.Errorf("containers.inventory_concurrency: %d is out of range, want 1..256", c.InventoryConcurrency))
+		errs = append(errs, findings.ConfigErrorf(Name+".inventory_concurrency", "%d is out of range, want 1..256", c.InventoryConcurrency))
 	}
 	if c.ReconnectBackoff <= 0 {
-		errs = append(errs, fmt.Errorf("containers.reconnect_backoff: %s must be positive", c.ReconnectBackoff))
+		errs = append(errs, findings.ConfigErrorf(Name+".reconnect_backoff", "%s must be positive", c.ReconnectBackoff))
 	}
 	if c.ReconnectBackoffMax < c.ReconnectBackoff {
-		errs = append(errs, fmt.Errorf("containers.reconnect_backoff_max: %s must be at least reconnect_backoff (%s)", c.ReconnectBackoffMax, c.ReconnectBackoff))
+		errs = append(errs, findings.ConfigErrorf(Name+".reconnect_backoff_max", "%s must be at least reconnect_backoff (%s)", c.ReconnectBackoffMax, c.ReconnectBackoff))
 	}
 	if c.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("containers.request_timeout: %s must be positive", c.RequestTimeout))
+		errs = append(errs, findings.ConfigErrorf(Name+".request_timeout", "%s must be positive", c.RequestTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -40,14 +40,16 @@ func (p Policy) Validate() error {
 		}
 	}
 	for i, e := range p.Exemptions {
-		if err := e.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("exemptions[%d]: %w", i, err))
+		if err := e.Validate(); err != nil {
+			errs = append(errs, &ConfigError{Key: fmt.Sprintf("exemptions[%d]", i), Err: err})
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (e Exemption) validate() error {
+// Validate reports what is wrong with one exemption: an unknown rule, no
+// reason, no selector or a malformed glob.
+func (e Exemption) Validate() error {
 	if _, ok := LookupRule(e.Rule); !ok {
 		return fmt.Errorf("unknown rule ID %q", e.Rule)
 	}

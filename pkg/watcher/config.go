@@ -6,6 +6,8 @@ import (
 	"path"
 	"strconv"
 	"time"
+
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // Config is the `host` section of the agent's config file.
@@ -48,22 +50,22 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if !path.IsAbs(c.StateDir) {
-		errs = append(errs, fmt.Errorf("state_dir: %q must be an absolute path, such as /var/lib/dockward", c.StateDir))
+		errs = append(errs, findings.ConfigErrorf(Name+".state_dir", "%q must be an absolute path, such as /var/lib/dockward", c.StateDir))
 	}
 	if c.RescanInterval < time.Second {
-		errs = append(errs, fmt.Errorf("rescan_interval: %s is too short; use at least 1s (default 5m)", c.RescanInterval))
+		errs = append(errs, findings.ConfigErrorf(Name+".rescan_interval", "%s is too short; use at least 1s (default 5m)", c.RescanInterval))
 	}
 	if c.Debounce < 0 || c.Debounce > 10*time.Second {
-		errs = append(errs, fmt.Errorf("debounce: %s must be between 0s and 10s (default 200ms)", c.Debounce))
+		errs = append(errs, findings.ConfigErrorf(Name+".debounce", "%s must be between 0s and 10s (default 200ms)", c.Debounce))
 	}
 	for i, d := range c.BinaryDirs {
 		if !path.IsAbs(d) {
-			errs = append(errs, fmt.Errorf("binary_dirs[%d]: %q must be an absolute path", i, d))
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.binary_dirs[%d]", Name, i), "%q must be an absolute path", d))
 		}
 	}
 	for i, f := range c.ExtraFiles {
 		if err := f.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("extra_files[%d]: %w", i, err))
+			errs = append(errs, &findings.ConfigError{Key: fmt.Sprintf("%s.extra_files[%d]", Name, i), Err: err})
 		}
 	}
 	return errors.Join(errs...)

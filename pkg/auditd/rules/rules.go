@@ -8,9 +8,9 @@ package rules
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"github.com/elastic/go-libaudit/v2/rule"
@@ -208,8 +208,27 @@ func buildDirect(w Watch) ([]byte, error) {
 	return wf, nil
 }
 
-// ErrExists is how go-libaudit reports EEXIST on AddRule.
-var ErrExists = errors.New("rule exists")
+// ErrExists is Add's error when the kernel already holds an identical rule.
+// It wraps syscall.EEXIST, the errno the kernel answered.
+var ErrExists = fmt.Errorf("rule exists: %w", syscall.EEXIST)
+
+// libauditExists is the text of the error go-libaudit's AddRule makes of
+// the kernel's EEXIST: a bare errors.New that drops the errno, so its text
+// is all there is to tell it by. Add is the one place that reads it.
+const libauditExists = "rule exists"
+
+// Add installs one rule (built by Build) through ctl. An identical rule
+// already in the kernel is ErrExists, for errors.Is.
+func Add(ctl *libaudit.AuditClient, wire []byte) error {
+	return addError(ctl.AddRule(wire))
+}
+
+func addError(err error) error {
+	if err != nil && err.Error() == libauditExists {
+		return ErrExists
+	}
+	return err
+}
 
 // Coverage is the judgement of one watch against the kernel's rules.
 type Coverage struct {
