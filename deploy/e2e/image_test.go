@@ -27,7 +27,11 @@ func TestImageReportsPrivilegedContainer(t *testing.T) {
 
 	fixture := uniqueName("dockward-e2e-privileged")
 	createPrivileged(t, busybox, fixture)
-	guardAudit(t) // multicast mode reads only; the kernel's audit state must be as found
+	// Multicast mode reads only, but its rule coverage depends on the
+	// kernel's rules: no other test may change them meanwhile, and the
+	// kernel's audit state must be as found.
+	testenv.LockKernelAudit(t)
+	guardAudit(t)
 	agent, url := runImage(t, image, imageTestConfig(t))
 
 	took := testenv.WaitForState(t, 30*time.Second, "the containerised agent reports container.privileged for "+fixture, func() (bool, string) {

@@ -137,6 +137,32 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet) {
 		t.Fatalf("want one container, got %d", len(pod.Containers))
 	}
 	c := pod.Containers[0]
+	checkCapabilities(t, c)
+	checkHostMounts(t, pod, c)
+	if !contains(c.Args, "--config.file=/etc/dockward/config.yml") {
+		t.Errorf("args %v do not pass the rendered config", c.Args)
+	}
+	noSchedule := false
+	for _, tol := range pod.Tolerations {
+		if tol.Effect == corev1.TaintEffectNoSchedule && tol.Operator == corev1.TolerationOpExists && tol.Key == "" {
+			noSchedule = true
+		}
+	}
+	if !noSchedule {
+		t.Errorf("tolerations %+v do not tolerate every NoSchedule taint", pod.Tolerations)
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("liveness probe %+v, want GET /healthz", c.LivenessProbe)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("readiness probe %+v, want GET /readyz", c.ReadinessProbe)
+	}
+}
+
+// checkCapabilities asserts the container is unprivileged, drops every
+// capability and adds the two audit netlink needs.
+func checkCapabilities(t *testing.T, c corev1.Container) {
+	t.Helper()
 	sc := c.SecurityContext
 	if sc == nil || sc.Capabilities == nil {
 		t.Fatal("container has no securityContext.capabilities")
@@ -156,6 +182,13 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet) {
 	if len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("capabilities.drop %v, want [ALL]", sc.Capabilities.Drop)
 	}
+}
+
+// checkHostMounts asserts every host mount but the state directory is
+// read-only, with the Docker socket at its fixed path and the host's / at
+// /host.
+func checkHostMounts(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
+	t.Helper()
 	hostPaths := map[string]string{}
 	for _, v := range pod.Volumes {
 		if v.HostPath != nil {
@@ -189,24 +222,6 @@ func checkDaemonSet(t *testing.T, ds appsv1.DaemonSet) {
 	}
 	if !rootMounted {
 		t.Error("the host's / is not mounted read-only at /host")
-	}
-	if !contains(c.Args, "--config.file=/etc/dockward/config.yml") {
-		t.Errorf("args %v do not pass the rendered config", c.Args)
-	}
-	noSchedule := false
-	for _, tol := range pod.Tolerations {
-		if tol.Effect == corev1.TaintEffectNoSchedule && tol.Operator == corev1.TolerationOpExists && tol.Key == "" {
-			noSchedule = true
-		}
-	}
-	if !noSchedule {
-		t.Errorf("tolerations %+v do not tolerate every NoSchedule taint", pod.Tolerations)
-	}
-	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
-		t.Errorf("liveness probe %+v, want GET /healthz", c.LivenessProbe)
-	}
-	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
-		t.Errorf("readiness probe %+v, want GET /readyz", c.ReadinessProbe)
 	}
 }
 

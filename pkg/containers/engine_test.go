@@ -77,17 +77,13 @@ type ruleCase struct {
 	exact   bool // present is the whole set
 }
 
-// TestEngineRulesBehindReadOnlyProxy creates one container per rule (and
-// ones that must not trigger it) while the agent runs behind a proxy that
-// refuses any non-read request, and checks each judgement from the event
-// stream: judged at create, never started.
-func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
-	h, p, _ := startBehindProxy(t)
-	tmp := t.TempDir()
+// engineRuleCases are containers to create, one per rule and ones that
+// must not trigger it; tmp is a harmless host directory to mount.
+func engineRuleCases(tmp string) []ruleCase {
 	hardened := []string{"--network", "none", "--read-only", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "100",
 		"--user", "1000:1000", "--security-opt", "no-new-privileges=true", "--health-cmd", "true", "--cap-drop", "ALL"}
 	with := func(extra ...string) []string { return append(append([]string{}, hardened...), extra...) }
-	cases := []ruleCase{
+	return []ruleCase{
 		{name: "hardened", args: hardened, present: map[string]string{}, exact: true},
 		{name: "plain", args: []string{"--network", "none"}, present: map[string]string{
 			"container.no_memory_limit": "medium", "container.no_cpu_limit": "low", "container.no_pids_limit": "medium",
@@ -130,7 +126,12 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 		{name: "secret", args: with("-e", "DB_PASSWORD="+plantedSecret, "-e", "HARMLESS=1"), present: map[string]string{"container.secret_in_env": "high"}, exact: true},
 		{name: "secret-file", args: with("-e", "DB_PASSWORD_FILE=/run/secrets/db"), present: map[string]string{}, exact: true},
 	}
+}
 
+// createCases creates (never starts) one container per case, removed when
+// the test ends, and returns their IDs in case order.
+func createCases(t *testing.T, cases []ruleCase) []string {
+	t.Helper()
 	ids := make([]string, len(cases))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -162,6 +163,40 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 	if len(createErr) > 0 {
 		t.Fatalf("creating test containers: %s", strings.Join(createErr, "\n"))
 	}
+	return ids
+}
+
+// mismatch says how container id's open findings differ from the case
+// ("" when they match).
+func (c ruleCase) mismatch(h *harness, id string) string {
+	got := h.rules(id)
+	if _, known := h.src.NameOf(id); !known {
+		return "not judged yet"
+	}
+	for r, sev := range c.present {
+		if got[r] != sev {
+			return fmt.Sprintf("%s: got %q, want %q (all: %v)", r, got[r], sev, got)
+		}
+	}
+	for _, r := range c.absent {
+		if _, ok := got[r]; ok {
+			return fmt.Sprintf("%s present but must not be (all: %v)", r, got)
+		}
+	}
+	if c.exact && len(got) != len(c.present) {
+		return fmt.Sprintf("findings %v, want exactly %v", got, c.present)
+	}
+	return ""
+}
+
+// TestEngineRulesBehindReadOnlyProxy creates one container per rule (and
+// ones that must not trigger it) while the agent runs behind a proxy that
+// refuses any non-read request, and checks each judgement from the event
+// stream: judged at create, never started.
+func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
+	h, p, _ := startBehindProxy(t)
+	cases := engineRuleCases(t.TempDir())
+	ids := createCases(t, cases)
 	idOf := func(name string) string {
 		for i, c := range cases {
 			if c.name == name {
@@ -172,34 +207,10 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 		return ""
 	}
 	for i, c := range cases {
-		id := ids[i]
 		t.Run(c.name, func(t *testing.T) {
-			check := func() string {
-				got := h.rules(id)
-				if _, known := h.src.NameOf(id); !known {
-					return "not judged yet"
-				}
-				for r, sev := range c.present {
-					if got[r] != sev {
-						return fmt.Sprintf("%s: got %q, want %q (all: %v)", r, got[r], sev, got)
-					}
-				}
-				for _, r := range c.absent {
-					if _, ok := got[r]; ok {
-						return fmt.Sprintf("%s present but must not be (all: %v)", r, got)
-					}
-				}
-				if c.exact && len(got) != len(c.present) {
-					return fmt.Sprintf("findings %v, want exactly %v", got, c.present)
-				}
-				return ""
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for msg := check(); msg != ""; msg = check() {
-				if time.Now().After(deadline) {
-					t.Fatal(msg)
-				}
-				time.Sleep(10 * time.Millisecond)
+			var msg string
+			if !testenv.Eventually(10*time.Second, func() bool { msg = c.mismatch(h, ids[i]); return msg == "" }) {
+				t.Fatal(msg)
 			}
 		})
 	}
@@ -215,9 +226,15 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 		_, open := h.rules(plain)["container.no_memory_limit"]
 		return !open
 	})
+	checkSecretNowhere(t, h, idOf("secret"))
+	checkRemovedEverywhere(t, h, idOf("root-ro"))
+	p.check(t)
+}
 
-	// The secret value is nowhere: logs, metrics, the findings API JSON.
-	secretID := idOf("secret")
+// checkSecretNowhere checks the secret case's finding names the variable
+// and its value is nowhere: logs, metrics, the findings API JSON.
+func checkSecretNowhere(t *testing.T, h *harness, secretID string) {
+	t.Helper()
 	f := h.rules(secretID)
 	if _, ok := f["container.secret_in_env"]; !ok {
 		t.Fatalf("secret case not judged")
@@ -234,9 +251,12 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 	if !strings.Contains(string(api), `"variables":"DB_PASSWORD"`) {
 		t.Errorf("the finding does not name the variable: %s", api)
 	}
+}
 
-	// docker rm removes every series of that container.
-	victim := idOf("root-ro")
+// checkRemovedEverywhere removes the container (docker rm) and checks that
+// every series and finding of it goes.
+func checkRemovedEverywhere(t *testing.T, h *harness, victim string) {
+	t.Helper()
 	testenv.Run(t, "docker", "rm", "-f", victim)
 	testenv.WaitFor(t, 10*time.Second, "findings removed on destroy", func() bool { return h.findingCount(victim) == 0 })
 	if strings.Contains(h.metricsText(t), victim[:12]) {
@@ -245,7 +265,6 @@ func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
 	if _, ok := h.src.NameOf(victim); ok {
 		t.Errorf("removed container still known")
 	}
-	p.check(t)
 }
 
 // TestEngineExecEvents runs docker exec (one privileged) in a running

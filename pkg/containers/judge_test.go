@@ -36,88 +36,85 @@ func ruleSeverities(fs []findings.Finding) map[string]string {
 	return out
 }
 
-// TestJudgeRecordedInspect judges inspect JSON recorded from this machine's
-// engine (API 1.41) and a current-API payload.
-func TestJudgeRecordedInspect(t *testing.T) {
-	cases := []struct {
-		file string
-		host HostFacts
-		want map[string]string
-	}{
-		{"api-1.41/hardened.json", HostFacts{}, map[string]string{}},
-		{"api-1.41/risky.json", HostFacts{}, map[string]string{
-			"container.docker_socket_mount":  "critical",
-			"container.sensitive_mount":      "medium", // "/" read-only; /tmp/dwrec at /usr is not sensitive
-			"container.host_pid":             "high",
-			"container.host_ipc":             "high",
-			"container.host_network":         "high",
-			"container.host_uts":             "medium",
-			"container.dangerous_capability": "high",
-			"container.added_capability":     "low",
-			"container.seccomp_unconfined":   "high",
-			"container.no_new_privileges":    "low",
-			"container.no_memory_limit":      "medium",
-			"container.no_cpu_limit":         "low",
-			"container.no_pids_limit":        "medium",
-			"container.runs_as_root":         "medium",
-			"container.writable_rootfs":      "low",
-			"container.host_devices":         "medium",
-			"container.shared_propagation":   "medium",
-			"container.restart_retries":      "info",
-			"container.cgroup_parent":        "low",
-			"container.no_healthcheck":       "info",
-			"container.secret_in_env":        "high",
-		}},
-		{"api-1.41/ports.json", HostFacts{}, map[string]string{
-			"container.privileged_port":     "low",
-			"container.port_all_interfaces": "info",
-			"container.no_new_privileges":   "low",
-			"container.no_memory_limit":     "medium",
-			"container.no_pids_limit":       "medium",
-			"container.runs_as_root":        "medium",
-			"container.writable_rootfs":     "low",
-			"container.no_healthcheck":      "info",
-		}},
-		// Daemon defaults: no-new-privileges on and userns-remap on clear
-		// those two rules.
-		{"api-1.41/ports.json", HostFacts{NoNewPrivileges: true, UsernsRemap: true}, map[string]string{
-			"container.privileged_port":     "low",
-			"container.port_all_interfaces": "info",
-			"container.no_memory_limit":     "medium",
-			"container.no_pids_limit":       "medium",
-			"container.writable_rootfs":     "low",
-			"container.no_healthcheck":      "info",
-		}},
-		{"api-1.41/privileged.json", HostFacts{}, map[string]string{
-			"container.privileged":        "critical",
-			"container.no_new_privileges": "low",
-			"container.no_memory_limit":   "medium",
-			"container.no_cpu_limit":      "low",
-			"container.no_pids_limit":     "medium",
-			"container.runs_as_root":      "medium",
-			"container.writable_rootfs":   "low",
-			"container.no_healthcheck":    "info",
-		}},
-		{"api-current/web.json", HostFacts{AppArmor: true}, map[string]string{
-			"container.docker_socket_mount":  "critical",
-			"container.dangerous_capability": "high",
-			"container.added_capability":     "low",
-			"container.apparmor_unconfined":  "medium",
-			"container.privileged_port":      "low",
-			"container.port_all_interfaces":  "info",
-			"container.secret_in_env":        "high",
-		}},
-		// The same payload on a host without AppArmor: never an AppArmor finding.
-		{"api-current/web.json", HostFacts{}, map[string]string{
-			"container.docker_socket_mount":  "critical",
-			"container.dangerous_capability": "high",
-			"container.added_capability":     "low",
-			"container.privileged_port":      "low",
-			"container.port_all_interfaces":  "info",
-			"container.secret_in_env":        "high",
-		}},
+// unhardened are the findings of a container created with no options but
+// a CPU limit (on a daemon without no-new-privileges and userns-remap).
+var unhardened = map[string]string{
+	"container.no_new_privileges": "low",
+	"container.no_memory_limit":   "medium",
+	"container.no_pids_limit":     "medium",
+	"container.runs_as_root":      "medium",
+	"container.writable_rootfs":   "low",
+	"container.no_healthcheck":    "info",
+}
+
+// webFindings are api-current/web.json's findings on a host without AppArmor.
+var webFindings = map[string]string{
+	"container.docker_socket_mount":  "critical",
+	"container.dangerous_capability": "high",
+	"container.added_capability":     "low",
+	"container.privileged_port":      "low",
+	"container.port_all_interfaces":  "info",
+	"container.secret_in_env":        "high",
+}
+
+// withRules is base plus extra, less the rules in without.
+func withRules(base, extra map[string]string, without ...string) map[string]string {
+	out := map[string]string{}
+	for _, m := range []map[string]string{base, extra} {
+		for r, sev := range m {
+			out[r] = sev
+		}
 	}
-	for _, tc := range cases {
+	for _, r := range without {
+		delete(out, r)
+	}
+	return out
+}
+
+var publishedPorts = map[string]string{"container.privileged_port": "low", "container.port_all_interfaces": "info"}
+
+// recordedCases are inspect JSON recorded from this machine's engine (API
+// 1.41) and a current-API payload, with the findings each must give.
+var recordedCases = []struct {
+	file string
+	host HostFacts
+	want map[string]string
+}{
+	{"api-1.41/hardened.json", HostFacts{}, map[string]string{}},
+	{"api-1.41/risky.json", HostFacts{}, withRules(unhardened, map[string]string{
+		"container.docker_socket_mount":  "critical",
+		"container.sensitive_mount":      "medium", // "/" read-only; /tmp/dwrec at /usr is not sensitive
+		"container.host_pid":             "high",
+		"container.host_ipc":             "high",
+		"container.host_network":         "high",
+		"container.host_uts":             "medium",
+		"container.dangerous_capability": "high",
+		"container.added_capability":     "low",
+		"container.seccomp_unconfined":   "high",
+		"container.no_cpu_limit":         "low",
+		"container.host_devices":         "medium",
+		"container.shared_propagation":   "medium",
+		"container.restart_retries":      "info",
+		"container.cgroup_parent":        "low",
+		"container.secret_in_env":        "high",
+	})},
+	{"api-1.41/ports.json", HostFacts{}, withRules(unhardened, publishedPorts)},
+	// Daemon defaults: no-new-privileges on and userns-remap on clear
+	// those two rules.
+	{"api-1.41/ports.json", HostFacts{NoNewPrivileges: true, UsernsRemap: true},
+		withRules(unhardened, publishedPorts, "container.no_new_privileges", "container.runs_as_root")},
+	{"api-1.41/privileged.json", HostFacts{}, withRules(unhardened, map[string]string{
+		"container.privileged":   "critical",
+		"container.no_cpu_limit": "low",
+	})},
+	{"api-current/web.json", HostFacts{AppArmor: true}, withRules(webFindings, map[string]string{"container.apparmor_unconfined": "medium"})},
+	// The same payload on a host without AppArmor: never an AppArmor finding.
+	{"api-current/web.json", HostFacts{}, webFindings},
+}
+
+// TestJudgeRecordedInspect judges the recorded inspect payloads.
+func TestJudgeRecordedInspect(t *testing.T) {
+	for _, tc := range recordedCases {
 		t.Run(tc.file, func(t *testing.T) {
 			c := loadInspect(t, tc.file)
 			got := Judge(c, tc.host)
