@@ -18,8 +18,8 @@ func benchHost(b *testing.B) *harness {
 	tr.write("/var/lib/dpkg/info/docker.io.md5sums", 0o644, sums)
 	h := newHarness(b, tr, nil)
 	h.src.s.scan(b.Context())
-	if len(h.src.s.base.Binaries) != 5 {
-		b.Fatalf("baseline has %d binaries, want 5", len(h.src.s.base.Binaries))
+	if len(h.src.s.baseline.get().Binaries) != 5 {
+		b.Fatalf("baseline has %d binaries, want 5", len(h.src.s.baseline.get().Binaries))
 	}
 	return h
 }
@@ -40,7 +40,7 @@ func BenchmarkRescanRehashing(b *testing.B) {
 	h := benchHost(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		clear(h.src.s.hashes)
+		clear(h.src.s.hashes.byPath)
 		h.src.s.scan(b.Context())
 	}
 }

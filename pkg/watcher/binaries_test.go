@@ -42,7 +42,7 @@ func TestBinaryDiscoveryFollowsLinksOnce(t *testing.T) {
 	h := newHarness(t, tr, nil)
 	h.scan()
 	var got []string
-	for p := range h.src.s.base.Binaries {
+	for p := range h.src.s.baseline.get().Binaries {
 		got = append(got, p)
 	}
 	want := []string{"/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2", "/usr/bin/docker", "/usr/sbin/dockerd", "/usr/sbin/runc"}
@@ -116,13 +116,13 @@ func TestHashCacheAvoidsRereading(t *testing.T) {
 	tr := binHost(t)
 	h := newHarness(t, tr, nil)
 	h.scan()
-	before := h.src.s.hashes["/usr/sbin/dockerd"]
+	before := h.src.s.hashes.byPath["/usr/sbin/dockerd"]
 	// Same content rewritten: the stat state changes, so it is re-hashed,
 	// and the digest is unchanged.
 	time.Sleep(10 * time.Millisecond)
 	tr.write("/usr/sbin/dockerd", 0o755, "dockerd v1")
 	h.scan()
-	after := h.src.s.hashes["/usr/sbin/dockerd"]
+	after := h.src.s.hashes.byPath["/usr/sbin/dockerd"]
 	if before.state == after.state || before.sha256 != after.sha256 {
 		t.Errorf("re-hash after rewrite: state changed %v, digest equal %v", before.state != after.state, before.sha256 == after.sha256)
 	}
@@ -172,7 +172,7 @@ func TestRPMChecksums(t *testing.T) {
 		}
 	}
 	h := newHarness(t, tr, nil)
-	h.src.s.rpmCommand = script
+	h.src.s.pkgs.rpmCommand = script
 
 	setSum(sha("dockerd v1"))
 	if r := rulesOf(h.scan(), "/usr/bin/dockerd"); len(r) != 0 {

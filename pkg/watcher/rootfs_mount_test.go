@@ -88,7 +88,7 @@ func summary(fs []findings.Finding) string {
 
 func baselinePaths(h *harness) []string {
 	var out []string
-	for p := range h.src.s.base.Binaries {
+	for p := range h.src.s.baseline.get().Binaries {
 		out = append(out, p)
 	}
 	sort.Strings(out)

@@ -32,22 +32,17 @@ type scanner struct {
 	m      *metrics
 	now    func() time.Time
 
-	hashes map[string]hashed
-	base   *baseline
+	// Binary integrity: the digests of Docker's binaries, their first
+	// hashes kept in StateDir, and the package manager's checksums.
+	hashes   *hashCache
+	baseline *baselineStore
+	pkgs     *packageDB
+
 	states map[string]fileState // last state of each watched path
 
 	// notes are the problems logged so far, by key; a problem is logged
 	// when it appears or changes, never on every rescan.
 	notes, curNotes map[string]string
-
-	// dpkgCache keeps dpkg's recorded sums until its info directory changes.
-	dpkgCache struct {
-		key  string
-		sums map[string]pkgSum
-	}
-
-	// rpmCommand queries rpm's database on rpm-based hosts ("" disables).
-	rpmCommand string
 
 	// lastDaemon is the last judgement of a daemon that could be seen.
 	lastDaemon []findings.Finding
@@ -67,11 +62,17 @@ type watchedPath struct {
 }
 
 func newScanner(cfg Config, host hostfs.Root, docker DockerAPI, sink findings.Sink, log *zap.Logger, m *metrics) *scanner {
-	return &scanner{
+	s := &scanner{
 		cfg: cfg, fs: host, docker: docker, sink: sink, log: log, m: m, now: time.Now,
-		hashes: map[string]hashed{}, states: map[string]fileState{},
-		notes: map[string]string{}, curNotes: map[string]string{}, rpmCommand: "rpm",
+		hashes: newHashCache(host), states: map[string]fileState{},
+		notes: map[string]string{}, curNotes: map[string]string{},
 	}
+	s.baseline = &baselineStore{dir: cfg.StateDir, log: log, countError: s.countError}
+	s.pkgs = &packageDB{root: host, rpmCommand: "rpm", problem: func(key, msg string, err error) {
+		s.countError(reasonPackageDB)
+		s.logOnce(key, msg, logErr(err))
+	}}
+	return s
 }
 
 // scan judges the daemon, the files and the binaries, and replaces the
