@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -56,7 +55,7 @@ func (st *baselineStore) get() *baseline {
 func (st *baselineStore) load() *baseline {
 	p := st.path()
 	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
 		return emptyBaseline()
 	}
 	if err != nil {
