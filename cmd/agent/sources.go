@@ -221,9 +221,10 @@ func (s *supervisor) runOnce(ctx context.Context, src findings.Source) (err erro
 	var once sync.Once
 	ready := func() {
 		once.Do(func() {
-			s.ready.set(s.spec.name, true)
+			// The gauges first: whoever waits on readiness may read them at once.
 			s.metrics.sourceReady.WithLabelValues(s.spec.name).Set(1)
 			s.metrics.sourceUp.WithLabelValues(s.spec.name).Set(1)
+			s.ready.set(s.spec.name, true)
 			s.log.Info("source ready")
 		})
 	}
