@@ -1,13 +1,8 @@
 package main
 
 import (
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +12,6 @@ import (
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/watcher"
 )
-
-// fakeEngine answers GET /info like dockerd, with settings the test can
-// change as a daemon reload would.
-type fakeEngine struct {
-	mu   sync.Mutex
-	info system.Info
-}
-
-func (e *fakeEngine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	rw.Header().Set("Content-Type", "application/json")
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/_ping"):
-		rw.Header().Set("Api-Version", "1.41")
-		_, _ = rw.Write([]byte("OK"))
-	case strings.HasSuffix(r.URL.Path, "/info"):
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		_ = json.NewEncoder(rw).Encode(e.info)
-	default:
-		rw.WriteHeader(http.StatusNotFound)
-		_, _ = rw.Write([]byte(`{"message":"not found"}`))
-	}
-}
 
 // TestHostSourceIsWiredToDockerAndDaemonReloads builds the host source as
 // the agent does: it must judge through the agent's Docker client (GET
@@ -54,11 +26,9 @@ func TestHostSourceIsWiredToDockerAndDaemonReloads(t *testing.T) {
 	}
 	engine := &fakeEngine{info: system.Info{Driver: "overlay2", LoggingDriver: "syslog", LiveRestoreEnabled: true,
 		SecurityOptions: []string{"name=seccomp,profile=default"}}}
-	srv := httptest.NewServer(engine)
-	t.Cleanup(srv.Close)
 
 	w, _ := testWiring()
-	w.dockerHost = "tcp://" + strings.TrimPrefix(srv.URL, "http://")
+	w.dockerHost = startFakeEngine(t, engine)
 	cfg := Config{RootFS: root, Host: watcher.DefaultConfig()}
 	cfg.Host.StateDir = filepath.Join(t.TempDir(), "state")
 	cfg.Host.RescanInterval = time.Hour // only the reload may re-judge

@@ -127,10 +127,18 @@ type Agent struct {
 // --web.listen-address, its environment being the test's plus env.
 func StartAgent(t testing.TB, env []string, args ...string) *Agent {
 	t.Helper()
+	cmd, addr := AgentCommand(t, env, args...)
+	return &Agent{Process: StartProcess(t, "dockward", cmd), Addr: addr}
+}
+
+// AgentCommand is StartAgent's command and address, not started, for a
+// test that sets more of it (SysProcAttr) before StartProcess.
+func AgentCommand(t testing.TB, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
 	addr := FreeAddr(t)
 	cmd := exec.Command(AgentBinary(t), append([]string{"--web.listen-address=" + addr}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	return &Agent{Process: StartProcess(t, "dockward", cmd), Addr: addr}
+	return cmd, addr
 }
 
 // URL is http://Addr followed by path.
