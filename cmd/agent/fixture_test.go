@@ -27,6 +27,8 @@ type fakeEngine struct {
 	containers map[string]json.RawMessage // inspect payloads by ID
 	bridge     json.RawMessage            // GET /networks/bridge, nil: 404
 	events     []byte                     // sent to every event stream
+	// infoRequests counts the GET /info requests served.
+	infoRequests int
 }
 
 // startFakeEngine serves e on a loopback port until the test ends and
@@ -60,6 +62,7 @@ func (e *fakeEngine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case p == "/_ping":
 		_, _ = rw.Write([]byte("OK"))
 	case p == "/info":
+		e.infoRequests++
 		_ = json.NewEncoder(rw).Encode(e.info)
 	case p == "/containers/json":
 		list := []map[string]string{}

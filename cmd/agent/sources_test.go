@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -233,7 +234,7 @@ func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
 	w, _ := testWiring()
 	var calls atomic.Int32
 	spec := sourceSpec{name: "host", build: func(w *wiring, _ Config, _ sourceBase) (findings.Source, error) {
-		w.OnDaemonReload(func() { calls.Add(1) })
+		w.OnDaemonReload(func(*dockerinfo.Info) { calls.Add(1) })
 		return &fakeSource{name: "host"}, nil
 	}}
 	for i := 0; i < 3; i++ {
@@ -241,7 +242,7 @@ func TestRebuildReplacesDaemonReloadListeners(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.DaemonReloaded()
+	w.DaemonReloaded(nil)
 	if got := calls.Load(); got != 1 {
 		t.Errorf("after 3 builds one daemon reload called %d listeners, want 1", got)
 	}
@@ -407,6 +408,12 @@ func TestConfigSectionsAreSourceNames(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, spec.section(defaultConfig())) {
 			t.Errorf("config section %q is not the section spec %q reads", spec.name, spec.name)
+		}
+	}
+	// The catalogue names the source that judges each rule by the same name.
+	for _, r := range findings.Rules() {
+		if _, ok := sections[r.Source]; !ok {
+			t.Errorf("rule %s is judged by source %q, which the agent does not know", r.ID, r.Source)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -35,11 +36,13 @@ type wiring struct {
 	// dockerdPID returns the running dockerd's PID (0 when unknown); set by
 	// the host watcher, used by the audit source.
 	dockerdPID func() int
-	// daemonReload are called when Docker reports a daemon reload event;
-	// the containers source fires them, the daemon-settings judge listens.
+	// daemonReload are called when Docker reports a daemon reload event,
+	// with GET /info as read after it (nil when it could not be read); the
+	// containers source fires them, the daemon-settings judge listens, so
+	// one reload fetches /info once.
 	// Keyed by the source that registered them, so a rebuilt source
 	// replaces its old listeners instead of adding to them.
-	daemonReload map[string][]func()
+	daemonReload map[string][]func(*dockerinfo.Info)
 	building     string // the source being built (under buildMu)
 	// observers report the observed checks of the compliance report, by
 	// source; set by the builders of sources that observe checks.
@@ -103,11 +106,11 @@ func (w *wiring) DockerdPID() int {
 
 // OnDaemonReload registers a listener for Docker daemon reload events. It is
 // meant to be called from a source builder.
-func (w *wiring) OnDaemonReload(f func()) {
+func (w *wiring) OnDaemonReload(f func(*dockerinfo.Info)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.daemonReload == nil {
-		w.daemonReload = map[string][]func(){}
+		w.daemonReload = map[string][]func(*dockerinfo.Info){}
 	}
 	w.daemonReload[w.building] = append(w.daemonReload[w.building], f)
 }
@@ -128,15 +131,16 @@ func (w *wiring) dropListeners(source string) {
 	delete(w.daemonReload, source)
 }
 
-// DaemonReloaded tells every listener that dockerd reloaded its config.
-func (w *wiring) DaemonReloaded() {
+// DaemonReloaded tells every listener that dockerd reloaded its config,
+// handing over info, GET /info as read after the reload (nil: unknown).
+func (w *wiring) DaemonReloaded(info *dockerinfo.Info) {
 	w.mu.RLock()
-	var fs []func()
+	var fs []func(*dockerinfo.Info)
 	for _, l := range w.daemonReload {
 		fs = append(fs, l...)
 	}
 	w.mu.RUnlock()
 	for _, f := range fs {
-		f()
+		f(info)
 	}
 }

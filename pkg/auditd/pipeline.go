@@ -9,6 +9,7 @@ import (
 
 	"github.com/dockward/dockward/pkg/auditd/reassembly"
 	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 )
 
@@ -189,16 +190,9 @@ func (a Actor) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 type containerObj struct{ id, name string }
 
 func (c containerObj) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddString("id", shortID(c.id))
+	enc.AddString("id", findings.ShortID(c.id))
 	enc.AddString("name", c.name)
 	return nil
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // attribute resolves the actor of an event: names (cached) and, when the

@@ -542,7 +542,7 @@ func (s *Source) judgeDaemon(enabled uint32) {
 		sink.Set(scopeDaemon, nil)
 		return
 	}
-	f := findings.New("audit.daemon_unaudited", findings.Subject{Kind: findings.KindDaemon, Name: "dockerd"}, v.Reason).
+	f := findings.New("audit.daemon_unaudited", findings.DaemonSubject(findings.KindAudit), v.Reason).
 		With("pid", strconv.Itoa(pid))
 	if !v.Known {
 		f = f.With("evidence", "inferred: the kernel log has wrapped")

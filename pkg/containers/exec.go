@@ -8,6 +8,8 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // execCreated reads the exec's process config while dockerd still has it:
@@ -66,7 +68,7 @@ func (s *Source) execStarted(ctx context.Context, ev events.Message) {
 		level = zapcore.WarnLevel
 	}
 	fields := []zap.Field{
-		zap.Dict("container", zap.String("id", shortID(id)), zap.String("name", name), zap.String("image", image)),
+		zap.Dict("container", zap.String("id", findings.ShortID(id)), zap.String("name", name), zap.String("image", image)),
 		zap.String("exec_id", execID),
 		zap.String("user", orDefault(user, "(container default)")),
 		zap.String("command", command),

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -291,7 +292,7 @@ type harness struct {
 	logs  *logBuffer
 }
 
-func newHarness(t testing.TB, eng Engine, cfg Config, onReload func()) *harness {
+func newHarness(t testing.TB, eng Engine, cfg Config, onReload func(*dockerinfo.Info)) *harness {
 	t.Helper()
 	logs := &logBuffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), logs, zapcore.DebugLevel))

@@ -10,6 +10,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -26,26 +27,12 @@ type HostFacts struct {
 	NoNewPrivileges bool
 }
 
-// hostFactsFrom parses SecurityOptions entries such as
-// "name=seccomp,profile=default" or "name=userns".
-func hostFactsFrom(securityOptions []string) HostFacts {
+// hostFactsFrom reads the facts from GET /info's SecurityOptions.
+func hostFactsFrom(info *dockerinfo.Info) HostFacts {
 	var h HostFacts
-	for _, opt := range securityOptions {
-		for _, kv := range strings.Split(opt, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			if k != "name" {
-				continue
-			}
-			switch v {
-			case "apparmor":
-				h.AppArmor = true
-			case "userns":
-				h.UsernsRemap = true
-			case "no-new-privileges":
-				h.NoNewPrivileges = true
-			}
-		}
-	}
+	_, h.AppArmor = info.SecurityOption("apparmor")
+	_, h.UsernsRemap = info.SecurityOption("userns")
+	_, h.NoNewPrivileges = info.SecurityOption("no-new-privileges")
 	return h
 }
 

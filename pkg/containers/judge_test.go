@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/system"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -325,12 +327,16 @@ func TestEventLabelsBounded(t *testing.T) {
 	}
 }
 
+func securityOptions(opts ...string) *dockerinfo.Info {
+	return dockerinfo.Parse(&system.Info{SecurityOptions: opts})
+}
+
 func TestHostFactsFrom(t *testing.T) {
-	got := hostFactsFrom([]string{"name=apparmor", "name=seccomp,profile=default", "name=userns", "name=no-new-privileges"})
+	got := hostFactsFrom(securityOptions("name=apparmor", "name=seccomp,profile=default", "name=userns", "name=no-new-privileges"))
 	if got != (HostFacts{AppArmor: true, UsernsRemap: true, NoNewPrivileges: true}) {
 		t.Errorf("got %+v", got)
 	}
-	if got := hostFactsFrom([]string{"name=seccomp,profile=default", "name=cgroupns"}); got != (HostFacts{}) {
+	if got := hostFactsFrom(securityOptions("name=seccomp,profile=default", "name=cgroupns")); got != (HostFacts{}) {
 		t.Errorf("got %+v", got)
 	}
 }
@@ -377,7 +383,11 @@ func FuzzJudge(f *testing.F) {
 				c.Config.Env[i] = name + "=" + marker + value
 			}
 		}
-		out, err := json.Marshal(Judge(c, HostFacts{AppArmor: true}))
+		judged := Judge(c, HostFacts{AppArmor: true})
+		if err := findings.CheckKinds(judged); err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(judged)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,4 +395,22 @@ func FuzzJudge(f *testing.F) {
 			t.Fatalf("an environment value reached a finding: %s", out)
 		}
 	})
+}
+
+// Every container rule the recorded inspects reach emits the kind its
+// catalogue entry has.
+func TestContainerFindingKindsMatchTheCatalogue(t *testing.T) {
+	reached := map[string]bool{}
+	for _, tc := range recordedCases {
+		got := Judge(loadInspect(t, tc.file), tc.host)
+		if err := findings.CheckKinds(got); err != nil {
+			t.Errorf("%s: %v", tc.file, err)
+		}
+		for _, f := range got {
+			reached[f.Rule] = true
+		}
+	}
+	if len(reached) < 25 { // as many as they reached when this test was written
+		t.Errorf("the recorded inspects reach only %d rules: %v", len(reached), reached)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -39,8 +40,9 @@ type Deps struct {
 	Sink       findings.Sink
 	// Engine is the Docker Engine API (required).
 	Engine Engine
-	// OnDaemonReload, if not nil, is called on every daemon reload event.
-	OnDaemonReload func()
+	// OnDaemonReload, if not nil, is called on every daemon reload event
+	// with GET /info as read after it (nil when that failed).
+	OnDaemonReload func(*dockerinfo.Info)
 }
 
 // Source is the container judge.
@@ -49,7 +51,7 @@ type Source struct {
 	eng      Engine
 	sink     findings.Sink
 	log      *zap.Logger
-	onReload func()
+	onReload func(*dockerinfo.Info)
 	m        *metrics
 
 	mu    sync.RWMutex
@@ -229,20 +231,31 @@ func (s *Source) session(ctx context.Context, cur *cursor, connected func()) err
 // refreshHost reads the daemon-wide facts from GET /info and returns the
 // daemon's clock, the base for resuming the event stream.
 func (s *Source) refreshHost(ctx context.Context) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	res, err := s.eng.Info(ctx, client.InfoOptions{})
+	info, err := s.readInfo(ctx)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("docker info: %w", err)
+		return time.Time{}, err
 	}
-	s.mu.Lock()
-	s.host = hostFactsFrom(res.Info.SecurityOptions)
-	s.mu.Unlock()
-	t, err := time.Parse(time.RFC3339Nano, res.Info.SystemTime)
+	t, err := time.Parse(time.RFC3339Nano, info.SystemTime)
 	if err != nil {
 		t = time.Now()
 	}
 	return t, nil
+}
+
+// readInfo fetches and parses GET /info and keeps the facts the container
+// rules need.
+func (s *Source) readInfo(ctx context.Context) (*dockerinfo.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.eng.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("docker info: %w", err)
+	}
+	info := dockerinfo.Parse(&res.Info)
+	s.mu.Lock()
+	s.host = hostFactsFrom(info)
+	s.mu.Unlock()
+	return info, nil
 }
 
 func (s *Source) hostFacts() HostFacts {
@@ -324,7 +337,7 @@ func (s *Source) inventory(ctx context.Context) error {
 	s.known = present
 	s.short = make(map[string]string, len(present))
 	for id := range present {
-		s.short[shortID(id)] = id
+		s.short[findings.ShortID(id)] = id
 	}
 	s.mu.Unlock()
 	s.sink.Sync("", judged, skippedIDs...) // containers that no longer exist are resolved
@@ -370,10 +383,10 @@ func (s *Source) inspect(ctx context.Context, id string) (container.InspectRespo
 		return container.InspectResponse{}, false, nil
 	case err != nil:
 		s.m.inspectErr.Inc()
-		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: %w", findings.ShortID(id), err)
 	case res.Container.ID == "":
 		s.m.inspectErr.Inc()
-		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: response has no ID", shortID(id))
+		return container.InspectResponse{}, false, fmt.Errorf("inspect container %s: response has no ID", findings.ShortID(id))
 	}
 	return res.Container, true, nil
 }
@@ -389,13 +402,6 @@ func infoOf(c container.InspectResponse) containerInfo {
 	return info
 }
 
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
 // judgeOne re-inspects one container after an event and replaces its
 // findings; a container that is gone is forgotten. A lost connection is
 // returned so the session ends (and the outage is logged once) instead of
@@ -408,7 +414,7 @@ func (s *Source) judgeOne(ctx context.Context, id string) error {
 	if err != nil {
 		// The next inventory (after a reconnect at the latest) corrects it.
 		s.log.Warn("could not judge container after event; keeping its last judgement", zap.Error(err),
-			zap.Dict("container", zap.String("id", shortID(id))))
+			zap.Dict("container", zap.String("id", findings.ShortID(id))))
 		return nil
 	}
 	if !found {
@@ -417,7 +423,7 @@ func (s *Source) judgeOne(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	s.known[c.ID] = infoOf(c)
-	s.short[shortID(c.ID)] = c.ID
+	s.short[findings.ShortID(c.ID)] = c.ID
 	host := s.host
 	s.mu.Unlock()
 	s.sink.Set(c.ID, Judge(c, host))
@@ -427,8 +433,8 @@ func (s *Source) judgeOne(ctx context.Context, id string) error {
 func (s *Source) forget(id string) {
 	s.mu.Lock()
 	delete(s.known, id)
-	if s.short[shortID(id)] == id {
-		delete(s.short, shortID(id))
+	if s.short[findings.ShortID(id)] == id {
+		delete(s.short, findings.ShortID(id))
 	}
 	s.mu.Unlock()
 	s.sink.Set(id, nil)
@@ -481,10 +487,12 @@ func (s *Source) containerEvent(ctx context.Context, action string, ev events.Me
 }
 
 // daemonReload re-reads the daemon facts, re-judges everything when they
-// changed, and tells the agent (the daemon-settings judge listens).
+// changed, and tells the agent (the daemon-settings judge listens), handing
+// over GET /info as read here so that it is fetched once per reload.
 func (s *Source) daemonReload(ctx context.Context) {
 	before := s.hostFacts()
-	if _, err := s.refreshHost(ctx); err != nil {
+	info, err := s.readInfo(ctx)
+	if err != nil {
 		s.log.Warn("docker daemon reloaded but its settings could not be read", zap.Error(err))
 	} else if s.hostFacts() != before {
 		s.log.Info("docker daemon settings changed on reload; re-judging every container")
@@ -494,7 +502,7 @@ func (s *Source) daemonReload(ctx context.Context) {
 		}
 	}
 	if s.onReload != nil {
-		s.onReload()
+		s.onReload(info) // nil when it could not be read: the listener reads it
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/dockerinfo"
 )
 
 func TestFakeInventoryEventsAndStates(t *testing.T) {
@@ -147,7 +148,7 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	f.put(c)
 	f.start()
 	var reloads atomic.Int32
-	h := newHarness(t, NewEngine(f.client()), fastConfig(), func() { reloads.Add(1) })
+	h := newHarness(t, NewEngine(f.client()), fastConfig(), func(*dockerinfo.Info) { reloads.Add(1) })
 	h.run(t)
 	testenv.WaitFor(t, 5*time.Second, "subscription", f.subscribed)
 
@@ -197,5 +198,47 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "reload callback", func() bool { return reloads.Load() == 1 })
 	if h.rules(c.ID)["container.no_new_privileges"] != "" {
 		t.Fatalf("daemon default no-new-privileges after reload did not re-judge containers")
+	}
+}
+
+// A daemon reload reads GET /info once, and the reload listener gets what
+// was read, so the host source need not fetch it again.
+func TestDaemonReloadHandsOverInfo(t *testing.T) {
+	f := newFakeEngine(t)
+	f.start()
+	handed := make(chan *dockerinfo.Info, 1)
+	h := newHarness(t, NewEngine(f.client()), fastConfig(), func(info *dockerinfo.Info) { handed <- info })
+	h.run(t)
+	testenv.WaitFor(t, 5*time.Second, "subscription", f.subscribed)
+	infoRequests := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := 0
+		for _, r := range f.requests {
+			if strings.HasSuffix(r, "/info") {
+				n++
+			}
+		}
+		return n
+	}
+	before := infoRequests()
+	f.mu.Lock()
+	f.security = append(f.security, "name=no-new-privileges")
+	f.mu.Unlock()
+	f.emit(events.DaemonEventType, "reload", "daemon-id", nil)
+	var info *dockerinfo.Info
+	select {
+	case info = <-handed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reload listener was not called")
+	}
+	if info == nil {
+		t.Fatal("the reload listener got no /info although it was read")
+	}
+	if _, ok := info.SecurityOption("no-new-privileges"); !ok {
+		t.Errorf("the handed /info is not the one read after the reload: %v", info.SecurityOptions)
+	}
+	if got := infoRequests() - before; got != 1 {
+		t.Errorf("a daemon reload made %d GET /info requests, want 1", got)
 	}
 }

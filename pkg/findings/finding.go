@@ -25,12 +25,24 @@ type Subject struct {
 }
 
 // ShortID is the 12-hex container ID used in metrics and logs.
-func (s Subject) ShortID() string {
-	if len(s.ContainerID) > 12 {
-		return s.ContainerID[:12]
+func (s Subject) ShortID() string { return ShortID(s.ContainerID) }
+
+// ShortID is the 12-hex form of a container ID, as docker ps shows it and
+// as metrics and logs carry it; a shorter ID is returned as it is.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
 	}
-	return s.ContainerID
+	return id
 }
+
+// DaemonName is the subject name of every finding about the Docker daemon.
+const DaemonName = "dockerd"
+
+// DaemonSubject is the subject of a finding about the Docker daemon itself.
+// kind is the rule's catalogued kind: daemon for its settings, audit for
+// whether its actions are audited.
+func DaemonSubject(kind Kind) Subject { return Subject{Kind: kind, Name: DaemonName} }
 
 // subjectKey identifies the subject within a kind; containers by ID because
 // names can be reused after a rename. A struct, not a joined string, so the

@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -73,4 +74,23 @@ func Rules() []Rule {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// CheckKinds reports every finding whose subject kind is not its rule's
+// catalogued kind. The two must agree: /findings?kind= filters on the
+// subject's kind, the README's catalogue shows the rule's. Sources' tests
+// run their findings through it.
+func CheckKinds(fs []Finding) error {
+	var errs []error
+	for _, f := range fs {
+		r, ok := LookupRule(f.Rule)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("finding of unknown rule %q", f.Rule))
+		case f.Subject.Kind != r.Kind:
+			errs = append(errs, fmt.Errorf("rule %s is catalogued as kind %s but its finding on %q has kind %s",
+				f.Rule, r.Kind, f.Subject.Name, f.Subject.Kind))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package findings
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -461,5 +462,21 @@ func TestStoreSyncStaysInItsGroup(t *testing.T) {
 	}
 	if len(s.Open()) != 1 || s.Open()[0].Rule != "file.mode" {
 		t.Errorf("open = %+v, want only host's finding", s.Open())
+	}
+}
+
+// CheckKinds tells a finding whose subject kind is not its rule's.
+func TestCheckKinds(t *testing.T) {
+	good := []Finding{
+		New("audit.daemon_unaudited", DaemonSubject(KindAudit), "m"),
+		New("daemon.live_restore_off", DaemonSubject(KindDaemon), "m"),
+		New("container.privileged", web("web"), "m"),
+	}
+	if err := CheckKinds(good); err != nil {
+		t.Errorf("CheckKinds(agreeing kinds) = %v", err)
+	}
+	bad := New("audit.daemon_unaudited", DaemonSubject(KindDaemon), "m")
+	if err := CheckKinds(append(good, bad)); err == nil || !strings.Contains(err.Error(), "audit.daemon_unaudited") {
+		t.Errorf("CheckKinds(daemon_unaudited as kind daemon) = %v, want an error naming the rule", err)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
@@ -29,14 +29,14 @@ const (
 	bridgeICCOption   = "com.docker.network.bridge.enable_icc"
 )
 
-var daemonSubject = findings.Subject{Kind: findings.KindDaemon, Name: "dockerd"}
+var daemonSubject = findings.DaemonSubject(findings.KindDaemon)
 
 // daemonInputs is everything the daemon rules look at. Any part may be
 // missing (Docker down, no daemon.json, /proc unreadable); each rule then
 // falls back to the next source: /info, then the process's flags, then
 // daemon.json, then dockerd's default.
 type daemonInputs struct {
-	info      *system.Info
+	info      *dockerinfo.Info
 	bridgeICC *bool // the default bridge's effective enable_icc option
 
 	proc         *hostfs.Dockerd
@@ -158,22 +158,6 @@ func (in *daemonInputs) tlsFiles() (ca, cert, key string) {
 		get("tlskey", func(c *daemonjson.Config) *string { return c.TLSKey }, "key.pem")
 }
 
-// securityOption finds "name=<name>" in /info's SecurityOptions and
-// returns its other key=value pairs.
-func securityOption(info *system.Info, name string) (map[string]string, bool) {
-	for _, opt := range info.SecurityOptions {
-		kv := map[string]string{}
-		for _, part := range strings.Split(opt, ",") {
-			k, v, _ := strings.Cut(part, "=")
-			kv[k] = v
-		}
-		if kv["name"] == name {
-			return kv, true
-		}
-	}
-	return nil, false
-}
-
 // judgeDaemon applies the daemon rules (CIS 2.x) to in.
 func judgeDaemon(in *daemonInputs) []findings.Finding {
 	var out []findings.Finding
@@ -235,7 +219,7 @@ func judgeDaemon(in *daemonInputs) []findings.Finding {
 
 	// 2.9
 	if in.info != nil {
-		if _, ok := securityOption(in.info, "userns"); !ok {
+		if _, ok := in.info.SecurityOption("userns"); !ok {
 			add("daemon.no_userns_remap", "user namespace remapping is off", "GET /info (SecurityOptions)")
 		}
 	} else if s := in.stringSetting("userns-remap", func(c *daemonjson.Config) *string { return c.UsernsRemap }, ""); s.v == "" {
@@ -265,7 +249,7 @@ func judgeDaemon(in *daemonInputs) []findings.Finding {
 	// do not report it at all, so its absence falls back to the settings.
 	nnp := in.boolSetting("no-new-privileges", func(c *daemonjson.Config) *bool { return c.NoNewPrivileges }, false)
 	if in.info != nil {
-		if _, ok := securityOption(in.info, "no-new-privileges"); ok {
+		if _, ok := in.info.SecurityOption("no-new-privileges"); ok {
 			nnp = setting[bool]{true, "GET /info (SecurityOptions)"}
 		}
 	}
@@ -383,7 +367,7 @@ func judgeTCP(in *daemonInputs, add func(rule, msg, from string) *findings.Findi
 
 func judgeSeccomp(in *daemonInputs, add func(rule, msg, from string) *findings.Finding) {
 	if in.info != nil {
-		opt, ok := securityOption(in.info, "seccomp")
+		opt, ok := in.info.SecurityOption("seccomp")
 		switch {
 		case !ok:
 			add("daemon.seccomp_profile", "seccomp is not in use by the daemon", "GET /info (SecurityOptions)")

@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
@@ -39,7 +40,7 @@ func hardenedInfo() *system.Info {
 
 func inputs(t *testing.T, js string, info *system.Info, args ...string) *daemonInputs {
 	t.Helper()
-	in := &daemonInputs{configPath: defaultDaemonJSON, info: info, flags: parseDockerdFlags(args)}
+	in := &daemonInputs{configPath: defaultDaemonJSON, info: dockerinfo.Parse(info), flags: parseDockerdFlags(args)}
 	if js != "" {
 		cfg, err := daemonjson.Parse([]byte(js))
 		if err != nil {
@@ -248,5 +249,28 @@ func TestParseDockerdFlags(t *testing.T) {
 	keys := f.configKeys()
 	if keys["hosts"] != "--host" || keys["default-ulimits"] != "--default-ulimit" {
 		t.Errorf("configKeys = %v", keys)
+	}
+}
+
+// Every daemon rule, reached from a daemon.json that gets everything wrong
+// and from one dockerd cannot parse, emits the kind its catalogue entry has.
+func TestDaemonFindingKindsMatchTheCatalogue(t *testing.T) {
+	worst := `{"icc": true, "log-level": "debug", "iptables": false, "insecure-registries": ["reg.local:5000"],
+	  "storage-driver": "aufs", "hosts": ["tcp://0.0.0.0:2375"], "log-driver": "json-file", "userland-proxy": true,
+	  "seccomp-profile": "/etc/docker/seccomp.json", "experimental": true}`
+	var all []findings.Finding
+	for _, in := range []*daemonInputs{inputs(t, worst, nil), inputs(t, `{"icc": false,}`, nil)} {
+		all = append(all, judgeDaemon(in)...)
+	}
+	reached := ruleSet(all)
+	for _, r := range findings.Rules() {
+		if r.Kind == findings.KindDaemon && r.Source == Name {
+			if _, ok := reached[r.ID]; !ok {
+				t.Errorf("rule %s not reached; got %v", r.ID, keys(reached))
+			}
+		}
+	}
+	if err := findings.CheckKinds(all); err != nil {
+		t.Error(err)
 	}
 }

@@ -171,7 +171,11 @@ func (h *harness) scan() []findings.Finding {
 	if err := h.src.Scan(context.Background()); err != nil {
 		h.t.Fatalf("Scan: %v", err)
 	}
-	return h.store.Open()
+	open := h.store.Open()
+	if err := findings.CheckKinds(open); err != nil {
+		h.t.Error(err)
+	}
+	return open
 }
 
 // find returns the open finding for rule and subject, if any.

@@ -57,7 +57,7 @@ func TestDaemonReloadRejudges(t *testing.T) {
 		t.Fatal("live-restore finding open before the reload")
 	}
 	docker.info.LiveRestoreEnabled = false // what /info reports after the reload
-	h.src.DaemonReloaded()
+	h.src.DaemonReloaded(nil)
 	if !testenv.Eventually(time.Second, func() bool {
 		_, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd")
 		return ok
@@ -167,7 +167,7 @@ func TestScanWhileRunning(t *testing.T) {
 			if err := h.src.Scan(context.Background()); err != nil {
 				t.Error(err)
 			}
-			h.src.DaemonReloaded()
+			h.src.DaemonReloaded(nil)
 			_ = h.src.DockerdPID()
 		}
 	}()

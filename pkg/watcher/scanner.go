@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 	"github.com/dockward/dockward/pkg/watcher/daemonjson"
@@ -47,8 +48,11 @@ type scanner struct {
 	// lastDaemon is the last judgement of a daemon that could be seen.
 	lastDaemon []findings.Finding
 
-	pid     atomic.Int64
-	watched []watchedPath
+	pid atomic.Int64
+	// reloadInfo is GET /info as fetched on a daemon reload, for the next
+	// scan to judge instead of fetching it again.
+	reloadInfo atomic.Pointer[dockerinfo.Info]
+	watched    []watchedPath
 }
 
 // watchedPath is one path the Run loop watches through its parent.
@@ -206,22 +210,27 @@ func (s *scanner) gatherDaemon(ctx context.Context) *daemonInputs {
 			in.tcpListeners = l
 		}
 	}
-	if s.docker != nil {
-		s.gatherInfo(ctx, in)
-	}
+	s.gatherInfo(ctx, in)
 	return in
 }
 
+// gatherInfo reads GET /info, unless a daemon reload handed it over
+// already fetched, and the default bridge's options.
 func (s *scanner) gatherInfo(ctx context.Context, in *daemonInputs) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := s.docker.Info(ctx, client.InfoOptions{})
-	if err != nil {
-		s.note("docker_info", reasonDockerInfo, "GET /info failed; judging from the process flags and daemon.json", zap.Error(err))
+	in.info = s.reloadInfo.Swap(nil)
+	if s.docker == nil {
 		return
 	}
-	info := res.Info
-	in.info = &info
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if in.info == nil {
+		res, err := s.docker.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			s.note("docker_info", reasonDockerInfo, "GET /info failed; judging from the process flags and daemon.json", zap.Error(err))
+			return
+		}
+		in.info = dockerinfo.Parse(&res.Info)
+	}
 	net, err := s.docker.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
 	if err != nil {
 		return // no default bridge (--bridge=none): icc falls back to the settings

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 )
@@ -77,8 +78,13 @@ func (src *Source) Name() string { return Name }
 func (src *Source) DockerdPID() int { return int(src.s.pid.Load()) }
 
 // DaemonReloaded asks for the daemon's settings to be judged again (dockerd
-// reloaded daemon.json on SIGHUP). It never blocks.
-func (src *Source) DaemonReloaded() {
+// reloaded daemon.json on SIGHUP). info is GET /info as whoever saw the
+// reload fetched it after the reload, judged instead of fetching it again;
+// nil means fetch it. It never blocks.
+func (src *Source) DaemonReloaded(info *dockerinfo.Info) {
+	if info != nil {
+		src.s.reloadInfo.Store(info)
+	}
 	select {
 	case src.reload <- struct{}{}:
 	default:
