@@ -274,3 +274,30 @@ func TestDaemonFindingKindsMatchTheCatalogue(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The daemon rule table has one entry per daemon rule of the catalogue,
+// and each entry reports only its own rule.
+func TestDaemonRuleTableMatchesTheCatalogue(t *testing.T) {
+	entries := map[string]bool{}
+	for _, r := range daemonRules {
+		if entries[r.id] {
+			t.Errorf("rule %s has two entries", r.id)
+		}
+		entries[r.id] = true
+		for _, in := range []*daemonInputs{inputs(t, "", nil), inputs(t, `{"icc": false,}`, nil)} {
+			for _, f := range r.judge(in) {
+				if f.Rule != r.id {
+					t.Errorf("the entry of %s reported %s", r.id, f.Rule)
+				}
+			}
+		}
+	}
+	for _, r := range findings.Rules() {
+		if r.Kind == findings.KindDaemon && !entries[r.ID] {
+			t.Errorf("catalogued daemon rule %s has no entry in the table", r.ID)
+		}
+	}
+	if len(entries) != 16 {
+		t.Errorf("%d entries, want the 16 daemon rules", len(entries))
+	}
+}
