@@ -153,4 +153,3 @@ func (in *daemonInputs) tlsFiles() (ca, cert, key string) {
 		get("tlscert", func(c *daemonjson.Config) *string { return c.TLSCert }, "cert.pem"),
 		get("tlskey", func(c *daemonjson.Config) *string { return c.TLSKey }, "key.pem")
 }
-

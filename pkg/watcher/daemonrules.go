@@ -36,7 +36,9 @@ var daemonRules = []daemonRule{
 	}),
 	settingRule("daemon.aufs_driver", orInfo(func(i *dockerinfo.Info) setting[string] { return setting[string]{i.Driver, "GET /info (Driver)"} }, // 2.6
 		fileString("storage-driver", func(c *daemonjson.Config) *string { return c.StorageDriver }, "")),
-		func(s setting[string]) (violation, bool) { return violation{msg: "the aufs storage driver is in use"}, s.v == "aufs" }),
+		func(s setting[string]) (violation, bool) {
+			return violation{msg: "the aufs storage driver is in use"}, s.v == "aufs"
+		}),
 	settingRule("daemon.tcp_without_tls", (*daemonInputs).tcpExposure, func(s setting[tcpExposure]) (violation, bool) { // 2.7
 		return violation{msg: "the Docker API is served on TCP without TLS client verification: " + strings.Join(s.v.endpoints, ", "),
 			details: []string{"endpoints", strings.Join(s.v.endpoints, ","), "tlsverify_source", s.v.verify.from}}, len(s.v.endpoints) > 0 && !s.v.verify.v
