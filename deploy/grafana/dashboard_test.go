@@ -171,7 +171,8 @@ func TestDashboardHasRequiredPanels(t *testing.T) {
 		"findings by severity":              regexp.MustCompile(`(?i)findings by severity`),
 		"top rules":                         regexp.MustCompile(`(?i)top rules`),
 		"containers with critical findings": regexp.MustCompile(`(?i)containers with critical findings`),
-		"audit events by key and expected":  regexp.MustCompile(`(?i)audit events by key and expected`),
+		"audit events by key and expected":  regexp.MustCompile(`(?i)audit events by key.*expected`),
+		"tampering with audit":              regexp.MustCompile(`(?i)tampering with audit`),
 		"loss":                              regexp.MustCompile(`(?i)loss`),
 		"stream status":                     regexp.MustCompile(`(?i)stream status`),
 	}

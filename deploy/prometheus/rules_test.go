@@ -173,7 +173,7 @@ func TestAlertConventions(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"DockwardDown", "DockwardDockerStreamDown", "DockwardAuditEventsLost",
-		"DockwardDockerFileTampered", "DockwardBinaryChanged", "DockwardPrivilegedContainer"} {
+		"DockwardDockerFileTampered", "DockwardAuditTampered", "DockwardBinaryChanged", "DockwardPrivilegedContainer"} {
 		if !seen[name] {
 			t.Errorf("required alert %s is missing", name)
 		}
@@ -183,18 +183,22 @@ func TestAlertConventions(t *testing.T) {
 // A tamper event is a moment: waiting with for: would let it slip out of
 // the increase() window before it fires.
 func TestTamperAlertHasNoFor(t *testing.T) {
+	found := 0
 	for _, r := range loadRules(t) {
-		if r.Alert == "DockwardDockerFileTampered" {
-			if r.For != "" {
-				t.Fatalf("DockwardDockerFileTampered has for: %s; an event alert must fire at once", r.For)
-			}
-			if !strings.Contains(r.Expr, "increase(") {
-				t.Fatalf("DockwardDockerFileTampered must alert on increase(), got %q", r.Expr)
-			}
-			return
+		if r.Alert != "DockwardDockerFileTampered" && r.Alert != "DockwardAuditTampered" {
+			continue
+		}
+		found++
+		if r.For != "" {
+			t.Errorf("%s has for: %s; an event alert must fire at once", r.Alert, r.For)
+		}
+		if !strings.Contains(r.Expr, "increase(") {
+			t.Errorf("%s must alert on increase(), got %q", r.Alert, r.Expr)
 		}
 	}
-	t.Fatal("DockwardDockerFileTampered not found")
+	if found != 2 {
+		t.Fatalf("found %d of DockwardDockerFileTampered and DockwardAuditTampered", found)
+	}
 }
 
 // Every rule whose default severity is critical or high must be covered by

@@ -374,7 +374,7 @@ func BenchmarkLiveStorm(b *testing.B) {
 // the kernel lost meanwhile, this process's CPU use as a fraction of one
 // core, and the events src counted.
 func measureStorm(b *testing.B, ctl *libaudit.AuditClient, src *Source, target string, rate int, secs float64) (opens int, lost uint32, cpu float64, seen float64) {
-	counted := func() float64 { return counterValue(b, src.m.eventCounter("bench_storm", true)) }
+	counted := func() float64 { return eventTotal(b, src.m, "bench_storm", true) }
 	st0, err := ctl.GetStatus()
 	if err != nil {
 		b.Fatal(err)

@@ -26,7 +26,7 @@ func FuzzPipeline(f *testing.F) {
 		p.Close()
 		var counted float64
 		for _, w := range testWatches() {
-			counted += counterValue(t, m.eventCounter(w.Key, true)) + counterValue(t, m.eventCounter(w.Key, false))
+			counted += eventTotal(t, m, w.Key, true) + eventTotal(t, m, w.Key, false)
 		}
 		if int(counted) != len(*out) {
 			t.Fatalf("counted %v events, classified %d", counted, len(*out))

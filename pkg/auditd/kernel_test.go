@@ -339,7 +339,7 @@ func TestUnicastLiveEvent(t *testing.T) {
 		ev.ev.AUID != ownAUID(t) || ev.ev.Syscall == "" {
 		t.Errorf("event = %+v key %s expected %v", ev.ev, ev.key, ev.expected)
 	}
-	if got := counterValue(t, l.src.m.eventCounter("docker_etc", false)); got < 1 {
+	if got := eventTotal(t, l.src.m, "docker_etc", false); got < 1 {
 		t.Errorf(`dockward_audit_events_total{key="docker_etc",expected="false"} = %v`, got)
 	}
 	line := l.waitUnexpectedLine(time.Second, path)
@@ -818,7 +818,7 @@ func TestMulticastOverflowIsCounted(t *testing.T) {
 	src := l.src
 	enobufs := counterValue(t, src.m.receiveErrors.WithLabelValues(reasonENOBUFS))
 	gaps := counterValue(t, src.m.sequenceGaps)
-	seen := counterValue(t, src.m.eventCounter("test_burst", false))
+	seen := eventTotal(t, src.m, "test_burst", false)
 	t.Logf("multicast: %v events seen of 5000, %v ENOBUFS, %v serials missing", seen, enobufs, gaps)
 	if seen >= 5000 {
 		t.Fatal("a reader taking 2ms per event kept up with 5000 events/s: the test no longer overflows")

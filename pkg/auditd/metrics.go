@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dockward/dockward/pkg/auditd/record"
 )
 
 // Receive error reasons; ENOBUFS is the kernel dropping records for a slow
@@ -30,10 +32,14 @@ type metrics struct {
 	suppressedKey  map[string]prometheus.Counter
 	eventsByKey    map[eventLabel]prometheus.Counter
 	reinstalledKey map[string]prometheus.Counter
+	unmatched      prometheus.Counter
+	tamper         map[TamperKind]prometheus.Counter
+	tamperVec      *prometheus.CounterVec
 }
 
 type eventLabel struct {
 	key      string
+	access   record.Access
 	expected bool
 }
 
@@ -42,7 +48,13 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "dockward_audit_up",
 			Help: "1 for the mode the audit source runs in while it receives records (or follows the log file), else 0."}, []string{"mode"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_events_total",
-			Help: "Audit events on Docker's watched paths, by watch key and whether the writer is an expected one."}, []string{"key", "expected"}),
+			Help: "Audit events on Docker's watched paths, by watch key, access (write, attr, read, exec, other) and whether they are routine; expected=\"false\" is a write or attribute change by a process that is not an expected writer."},
+			[]string{"key", "expected", "access"}),
+		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_unmatched_events_total",
+			Help: "Audit events a kernel rule reported on paths no dockward watch covers (another rule set's paths, or a name relative to a directory that could not be read); counted under no watch key."}),
+		tamperVec: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_tamper_events_total",
+			Help: "Changes to kernel audit itself that weaken it: Docker rules removed, audit disabled, the audit daemon ended or replaced, the backlog, failure mode or rate limit changed; by kind."}, []string{"kind"}),
+		tamper: map[TamperKind]prometheus.Counter{},
 		kernelLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_kernel_lost_total",
 			Help: "Records the kernel dropped (its lost counter, polled) since the source started."}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_audit_backlog",
@@ -71,9 +83,16 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 	for _, r := range []string{reasonENOBUFS, reasonOther} {
 		m.receiveErrors.WithLabelValues(r)
 	}
+	for _, k := range TamperKinds {
+		m.tamper[k] = m.tamperVec.WithLabelValues(string(k))
+	}
 	for _, k := range keys {
-		m.eventCounter(k, true)
-		m.eventCounter(k, false)
+		for _, a := range record.Accesses {
+			m.eventCounter(k, a, true)
+			if a.Changes() {
+				m.eventCounter(k, a, false) // only changes can be unexpected
+			}
+		}
 		if _, ok := m.reinstalledKey[k]; !ok {
 			m.reinstalledKey[k] = m.reinstalled.WithLabelValues(k)
 		}
@@ -81,7 +100,7 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.up, m.events, m.kernelLost, m.backlog, m.receiveErrors,
-			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled, m.suppressed} {
+			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled, m.suppressed, m.unmatched, m.tamperVec} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering audit metrics: %w", err)
 			}
@@ -90,17 +109,18 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 	return m, nil
 }
 
-// eventCounter returns the counter for one (key, expected) pair. Keys are
-// the configured watch keys only, so the label stays bounded.
-func (m *metrics) eventCounter(key string, expected bool) prometheus.Counter {
-	l := eventLabel{key, expected}
+// eventCounter returns the counter for one (key, access, expected) triple.
+// Keys are the configured watch keys only and accesses the five classes,
+// so the labels stay bounded.
+func (m *metrics) eventCounter(key string, access record.Access, expected bool) prometheus.Counter {
+	l := eventLabel{key, access, expected}
 	c, ok := m.eventsByKey[l]
 	if !ok {
 		exp := "false"
 		if expected {
 			exp = "true"
 		}
-		c = m.events.WithLabelValues(key, exp)
+		c = m.events.WithLabelValues(key, exp, string(access))
 		m.eventsByKey[l] = c
 	}
 	return c

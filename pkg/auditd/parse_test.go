@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/dockward/dockward/pkg/auditd/record"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // testWatches is the watch list the recorded events were captured with.
@@ -32,6 +33,12 @@ type seen struct {
 
 func newTestPipeline(t testing.TB, ws []Watch) (*Pipeline, *metrics, *[]seen, *observer.ObservedLogs) {
 	t.Helper()
+	return newTestPipelineOn(t, ws, hostfs.Root{})
+}
+
+// newTestPipelineOn is newTestPipeline with the host's root at host.
+func newTestPipelineOn(t testing.TB, ws []Watch, host hostfs.Root) (*Pipeline, *metrics, *[]seen, *observer.ObservedLogs) {
+	t.Helper()
 	keys := []string{}
 	for _, w := range ws {
 		keys = append(keys, w.Key)
@@ -41,7 +48,7 @@ func newTestPipeline(t testing.TB, ws []Watch) (*Pipeline, *metrics, *[]seen, *o
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	p, err := newPipeline(ws, m, PipelineOptions{Log: zap.New(core)})
+	p, err := newPipeline(ws, m, PipelineOptions{Log: zap.New(core), Host: host})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +106,11 @@ func TestRecordedEvents(t *testing.T) {
 	} {
 		t.Run(feed.name, func(t *testing.T) {
 			p, m, out, logs := newTestPipeline(t, testWatches())
+			// Captured in unicast mode: the rules are dockward's. Serial 10
+			// is a container writing its bind mount of the watched
+			// directory, /mnt/f in its own mount namespace: only the rule
+			// that reported it says where that is.
+			p.match.setRules(ownRules(testWatches()))
 			feed.run(t, p, feed.file)
 			evs := *out
 			if len(evs) != 8 {
@@ -127,7 +139,7 @@ func TestRecordedEvents(t *testing.T) {
 			if _, ok := byPath["/etc/docker/rel-file"]; !ok {
 				t.Errorf("relative name not joined with cwd; paths: %v", keys(byPath))
 			}
-			if got := counterValue(t, m.eventCounter("docker_etc", false)); got != 8 {
+			if got := eventTotal(t, m, "docker_etc", false); got != 8 {
 				t.Errorf("dockward_audit_events_total{key=docker_etc,expected=false} = %v, want 8", got)
 			}
 			if got := counterValue(t, m.sequenceGaps); got != 0 {
@@ -145,7 +157,8 @@ func TestRecordedEvents(t *testing.T) {
 			}
 			f := l.ContextMap()
 			actor, _ := f["actor"].(map[string]any)
-			if f["key"] != "docker_etc" || f["path"] != "/etc/docker/dockward-cap" || f["syscall"] != "openat" ||
+			if f["key"] != "docker_etc" || f["rule_key"] != "docker_etc" || f["access"] != "write" ||
+				f["path"] != "/etc/docker/dockward-cap" || f["syscall"] != "openat" ||
 				f["success"] != true || actor["exe"] != "/usr/bin/touch" || actor["auid"] != int64(record.UnsetID) ||
 				actor["auid_user"] != "unset" || actor["user"] != "root" || actor["ppid"] != int64(13376) {
 				t.Errorf("log fields = %v", f)
@@ -196,11 +209,12 @@ func TestEnrichedLog(t *testing.T) {
 func TestExpectedWriterOnlyCounted(t *testing.T) {
 	ws := []Watch{{Path: "/etc/docker", Key: "docker_etc", Kind: KindConfig, Expected: []string{"/usr/bin/touch"}}}
 	p, m, _, logs := newTestPipeline(t, ws)
+	p.match.setRules(ownRules(ws))
 	feedFile(t, p, "testdata/raw.log")
-	if got := counterValue(t, m.eventCounter("docker_etc", true)); got != 2 {
+	if got := eventTotal(t, m, "docker_etc", true); got != 2 {
 		t.Errorf("expected events = %v, want 2 (the two touch events)", got)
 	}
-	if got := counterValue(t, m.eventCounter("docker_etc", false)); got != 6 {
+	if got := eventTotal(t, m, "docker_etc", false); got != 6 {
 		t.Errorf("unexpected events = %v, want 6", got)
 	}
 	if logs.Len() != 6 {
@@ -211,7 +225,7 @@ func TestExpectedWriterOnlyCounted(t *testing.T) {
 func TestKeylessEventMatchedByPath(t *testing.T) {
 	p, m, out, _ := newTestPipeline(t, testWatches())
 	for _, l := range []string{
-		`type=SYSCALL msg=audit(10.000:50): arch=c000003e syscall=2 success=no exit=-13 items=1 ppid=1 pid=2 auid=1000 uid=1000 comm="vi" exe="/usr/bin/vim" key="someone_elses"`,
+		`type=SYSCALL msg=audit(10.000:50): arch=c000003e syscall=2 success=no exit=-13 a0=55d0 a1=241 items=1 ppid=1 pid=2 auid=1000 uid=1000 comm="vi" exe="/usr/bin/vim" key="someone_elses"`,
 		`type=PATH msg=audit(10.000:50): item=0 name="/var/lib/docker/volumes/x" nametype=NORMAL`,
 		`type=PROCTITLE msg=audit(10.000:50): proctitle="vi"`,
 	} {
@@ -221,7 +235,7 @@ func TestKeylessEventMatchedByPath(t *testing.T) {
 	if len(*out) != 1 || (*out)[0].key != "docker_lib" || (*out)[0].ev.Success || (*out)[0].ev.Exit != -13 {
 		t.Fatalf("got %+v, want one failed docker_lib event", *out)
 	}
-	if got := counterValue(t, m.eventCounter("docker_lib", false)); got != 1 {
+	if got := eventTotal(t, m, "docker_lib", false); got != 1 {
 		t.Errorf("docker_lib unexpected = %v, want 1", got)
 	}
 }
@@ -232,6 +246,7 @@ func TestMalformedRecordsCounted(t *testing.T) {
 		"garbage",
 		`type=SYSCALL msg=audit(x.1:2): key="docker_etc"`,
 		`type=SYSCALL msg=audit(11.000:60): arch=c000003e syscall=257 success=yes exit=3 pid=zz uid=0 auid=0 comm="a" exe=ZZZ key="docker_etc"`,
+		`type=PATH msg=audit(11.000:60): item=0 name="/etc/docker/a" nametype=NORMAL`,
 		`type=PROCTITLE msg=audit(11.000:60): proctitle=41`,
 	} {
 		p.PushLine(l)

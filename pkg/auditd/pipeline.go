@@ -14,14 +14,16 @@ import (
 )
 
 // Pipeline turns raw records into classified events: the reassembly
-// stream (header parse, reassembly, field parse), then classification
-// against the watches' expected writers, a counter increment and, for
-// unexpected writers, one log line with every actor field. It is not safe
-// for concurrent use: one goroutine feeds it and calls Maintain.
+// stream (header parse, reassembly, field parse), then the watch each event
+// is about (by its paths), what it did there (its access), whether that is
+// routine, a counter increment and, for a write or attribute change by a
+// process that is not an expected writer, one log line with every actor
+// field. Changes to audit itself go to onChange with their actor. It is
+// not safe for concurrent use: one goroutine feeds it and calls Maintain.
 type Pipeline struct {
 	*reassembly.Stream
 	watches  []Watch
-	byKey    map[string]int
+	match    *watchMatcher
 	expected map[string]map[string]bool
 	m        *metrics
 	log      *zap.Logger
@@ -31,9 +33,13 @@ type Pipeline struct {
 	// procRoot is where live processes are looked up for container
 	// attribution; empty when the records are not live (a replayed log).
 	procRoot string
-	// onConfigChange is called for every CONFIG_CHANGE record (a rule
-	// added or removed), so unicast mode can check its rules at once.
-	onConfigChange func()
+	// onChange sees every change to audit itself (CONFIG_CHANGE and
+	// DAEMON_* records), with its actor resolved.
+	onChange func(c auditChange)
+	// onRuleKey hears each new host rule key seen on an event about a
+	// watched path (at most maxRuleKeys); ruleKeys are those already told.
+	onRuleKey func(key string)
+	ruleKeys  map[string]bool
 	// onEvent, when set, sees every classified event (tests).
 	onEvent func(ev *record.Event, w Watch, expected bool)
 
@@ -100,7 +106,7 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		watches:       ws,
-		byKey:         map[string]int{},
+		match:         newWatchMatcher(ws, o.Host),
 		expected:      map[string]map[string]bool{},
 		m:             m,
 		log:           o.Log,
@@ -108,11 +114,9 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 		containerName: o.ContainerName,
 		procRoot:      "/proc",
 		limit:         newLogLimiter(),
+		ruleKeys:      map[string]bool{},
 	}
-	for i, w := range ws {
-		if _, ok := p.byKey[w.Key]; !ok {
-			p.byKey[w.Key] = i
-		}
+	for _, w := range ws {
 		set := p.expected[w.Key]
 		if set == nil {
 			set = map[string]bool{}
@@ -125,13 +129,9 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 	st, err := reassembly.New(reassembly.Options{
 		Counters: reassembly.Counters{Records: m.records, ParseErrors: m.parseErrors,
 			SequenceGaps: m.sequenceGaps, LateRecords: m.lateRecords},
-		Timeout: o.ReassemblyTimeout,
-		OnEvent: p.classify,
-		OnConfigChange: func() {
-			if p.onConfigChange != nil {
-				p.onConfigChange()
-			}
-		},
+		Timeout:  o.ReassemblyTimeout,
+		OnEvent:  p.classify,
+		OnChange: p.change,
 	})
 	if err != nil {
 		return nil, err
@@ -140,26 +140,37 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 	return p, nil
 }
 
-// classify judges one event against the watches: the watch it belongs to,
-// whether its writer is expected there, the counter and the log line.
+// classify judges one event: the watch it is about, what it did there,
+// whether that is routine (a read or an execution, or a change by one of
+// the watch's expected writers), the counter and the log line.
 func (p *Pipeline) classify(ev *record.Event) {
-	var path string
-	if _, known := p.byKey[ev.Key]; !known {
-		path = ev.Path() // only keyless events need the path to classify
-	}
-	w, ok := watchFor(p.watches, p.byKey, ev.Key, path)
+	w, path, ok := p.match.match(ev, p.procRoot)
 	if !ok {
+		p.m.unmatched.Inc()
 		return
 	}
+	if ev.Key != "" && !p.ruleKeys[ev.Key] && len(p.ruleKeys) < maxRuleKeys {
+		p.ruleKeys[ev.Key] = true
+		if p.onRuleKey != nil {
+			p.onRuleKey(ev.Key)
+		}
+	}
+	access := ev.Access()
 	// After a package upgrade replaces a running daemon's binary, the
 	// kernel names its executable "PATH (deleted)" until it restarts.
-	expected := p.expected[w.Key][strings.TrimSuffix(ev.Exe, " (deleted)")]
-	p.m.eventCounter(w.Key, expected).Inc()
+	expected := !access.Changes() || p.expected[w.Key][strings.TrimSuffix(ev.Exe, " (deleted)")]
+	p.m.eventCounter(w.Key, access, expected).Inc()
 	if p.onEvent != nil {
 		p.onEvent(ev, w, expected)
 	}
-	if !expected {
-		p.logUnexpected(ev, w)
+	switch {
+	case !expected:
+		p.logUnexpected(ev, w, path, access)
+	case access == record.AccessOther:
+		if ce := p.log.Check(zapcore.DebugLevel, "audit event of a syscall dockward does not class"); ce != nil {
+			ce.Write(zap.String("key", w.Key), zap.String("rule_key", ev.Key), zap.String("syscall", ev.Syscall),
+				zap.String("path", path), zap.String("exe", ev.Exe), zap.Uint32("serial", ev.Serial))
+		}
 	}
 }
 
@@ -220,9 +231,11 @@ func (p *Pipeline) attribute(ev *record.Event) Actor {
 	return a
 }
 
-// logUnexpected writes the one log line of an event by an unexpected
-// writer: error for binaries, warn for configuration and state.
-func (p *Pipeline) logUnexpected(ev *record.Event, w Watch) {
+// logUnexpected writes the one log line of a write or attribute change by
+// an unexpected writer: error for binaries, warn for configuration and
+// state. key is dockward's watch key; rule_key is the key of the host rule
+// that reported it, which may mean something else.
+func (p *Pipeline) logUnexpected(ev *record.Event, w Watch, path string, access record.Access) {
 	level := zapcore.WarnLevel
 	if w.Kind == KindBinary {
 		level = zapcore.ErrorLevel
@@ -239,7 +252,9 @@ func (p *Pipeline) logUnexpected(ev *record.Event, w Watch) {
 	a := p.attribute(ev)
 	fields := []zap.Field{
 		zap.String("key", w.Key),
-		zap.String("path", ev.Path()),
+		zap.String("rule_key", ev.Key),
+		zap.String("access", string(access)),
+		zap.String("path", path),
 		zap.String("watch", w.Path),
 		zap.String("syscall", ev.Syscall),
 		zap.Bool("success", ev.Success),

@@ -28,9 +28,8 @@ type session struct {
 	setBacklog     bool
 	setBacklogWait bool
 
-	lostSeen      bool
-	lastLost      uint32
-	pidLostLogged bool
+	lostSeen bool
+	lastLost uint32
 }
 
 type installedRule struct {

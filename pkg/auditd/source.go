@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,8 @@ type Source struct {
 	mode      Mode          // the mode Run resolved to
 	lostSeen  bool          // lastLost holds a polled value (non-unicast modes)
 	lastLost  uint32
+	// seenRuleKeys are host rule keys seen on events about watched paths.
+	seenRuleKeys []string
 
 	// onEvent, when set before Run, sees every classified event (tests).
 	onEvent func(ev *record.Event, w Watch, expected bool)
@@ -267,18 +270,17 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 	} else {
 		defer ctl.Close()
 	}
-	p, err := s.newPipeline(nil)
+	c := s.newControl(ctl, nil)
+	p, err := s.newPipeline(c)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	if ctl != nil {
-		s.checkOnce(ctl, nil)
-		wg.Add(1)
-		go func() { defer wg.Done(); s.controlLoop(ctx, ctl, nil, nil) }()
-	}
+	c.start()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.run(ctx) }()
 	s.m.setMode(ModeFile, true)
 	ready()
 	err = t.follow(ctx, p.PushLine, p.Maintain)
@@ -292,39 +294,38 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 	return nil
 }
 
-func (s *Source) newPipeline(onConfig func()) (*Pipeline, error) {
+// newPipeline builds the pipeline that hands changes to audit to c.
+func (s *Source) newPipeline(c *control) (*Pipeline, error) {
 	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.d.ContainerName,
 		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Host: s.d.Host})
 	if err != nil {
 		return nil, err
 	}
-	p.onConfigChange = onConfig
+	p.onChange = c.noteChange
+	p.onRuleKey = s.learnRuleKey
+	c.onRules = p.match.setRules
 	p.onEvent = s.onEvent
 	return p, nil
 }
 
-// follow receives from events until ctx is done, while a second goroutine
-// polls the kernel status and checks the rules on ctl.
+// follow receives from events until ctx is done, while the control loop
+// polls the kernel status, checks the rules and judges changes to audit on
+// ctl.
 func (s *Source) follow(ctx context.Context, ready func(), mode Mode, events, ctl *libaudit.AuditClient, sess *session) error {
 	if err := reassembly.TuneSocket(events, s.rcvBuf); err != nil {
 		return fmt.Errorf("audit %s: %w", mode, err)
 	}
-	checkNow := make(chan struct{}, 1)
-	p, err := s.newPipeline(func() {
-		select {
-		case checkNow <- struct{}{}:
-		default:
-		}
-	})
+	c := s.newControl(ctl, sess)
+	p, err := s.newPipeline(c)
 	if err != nil {
 		return err
 	}
-	s.checkOnce(ctl, sess)
+	c.start()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); s.controlLoop(cctx, ctl, sess, checkNow) }()
+	go func() { defer wg.Done(); c.run(cctx) }()
 	// The receiver runs until the kernel changes are undone, so records
 	// written meanwhile are read rather than queued into the kernel's
 	// backlog and counted as lost.
@@ -374,56 +375,9 @@ func (s *Source) receiveFailed() func(error) {
 	}
 }
 
-// checkOnce runs every control-socket judgement once.
-func (s *Source) checkOnce(ctl *libaudit.AuditClient, sess *session) {
-	st, err := ctl.GetStatus()
-	if err != nil {
-		s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
-		return
-	}
-	s.observeStatus(st, sess)
-	if err := s.checkRules(ctl, sess, st.Enabled); err != nil {
-		s.log.Warn("checking audit rule coverage failed", zap.Error(err))
-	}
-	s.judgeDaemon(st.Enabled)
-}
-
-// controlLoop polls the status and re-checks rules until ctx is done.
-func (s *Source) controlLoop(ctx context.Context, ctl *libaudit.AuditClient, sess *session, checkNow <-chan struct{}) {
-	status := time.NewTicker(s.cfg.StatusInterval)
-	defer status.Stop()
-	rules := time.NewTicker(s.cfg.RuleCheckInterval)
-	defer rules.Stop()
-	var enabled uint32
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-status.C:
-			st, err := ctl.GetStatus()
-			if err != nil {
-				s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
-				continue
-			}
-			enabled = st.Enabled
-			s.observeStatus(st, sess)
-			continue
-		case <-rules.C:
-			s.judgeDaemon(enabled)
-		case <-checkNow:
-		}
-		st, err := ctl.GetStatus()
-		if err == nil {
-			enabled = st.Enabled
-		}
-		if err := s.checkRules(ctl, sess, enabled); err != nil {
-			s.log.Warn("checking audit rule coverage failed", zap.Error(err))
-		}
-	}
-}
-
 // observeStatus exports the kernel's lost counter (as a delta since the
-// first poll) and backlog, and notices a daemon taking the audit PID.
+// first poll) and backlog. A daemon taking the audit PID is tampering, which
+// the control loop reports.
 func (s *Source) observeStatus(st *libaudit.AuditStatus, sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -435,11 +389,6 @@ func (s *Source) observeStatus(st *libaudit.AuditStatus, sess *session) {
 				zap.Uint32("backlog", st.Backlog), zap.Uint32("backlog_limit", st.BacklogLimit))
 		}
 		sess.lostSeen, sess.lastLost = true, st.Lost
-		if st.PID != uint32(os.Getpid()) && !sess.pidLostLogged {
-			sess.pidLostLogged = true
-			s.log.Error("another process took the kernel's audit PID; dockward no longer receives records",
-				zap.Uint32("pid", st.PID), zap.String("comm", s.comm(int(st.PID))))
-		}
 		return
 	}
 	if s.lostSeen && st.Lost > s.lastLost {
@@ -449,20 +398,42 @@ func (s *Source) observeStatus(st *libaudit.AuditStatus, sess *session) {
 }
 
 // checkRules reads and decodes the kernel's rules, reinstalls any of
-// dockward's own that disappeared (unicast), and judges coverage.
-func (s *Source) checkRules(ctl *libaudit.AuditClient, sess *session, enabled uint32) error {
+// dockward's own that disappeared (unicast), judges coverage, and returns
+// the rules as they are now.
+func (s *Source) checkRules(ctl *libaudit.AuditClient, sess *session, enabled uint32) ([]rules.Rule, error) {
 	krules, err := rules.List(ctl)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sess != nil && sess.reinstall(krules) {
 		if krules, err = rules.List(ctl); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s.judgeCoverage(krules, enabled)
-	return nil
+	return krules, nil
 }
+
+// learnRuleKey remembers a host rule key seen on an event about a watched
+// path, so that removing a rule with that key is known to be tampering
+// even where the rules cannot be listed.
+func (s *Source) learnRuleKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seenRuleKeys) < maxRuleKeys && !slices.Contains(s.seenRuleKeys, key) {
+		s.seenRuleKeys = append(s.seenRuleKeys, key)
+	}
+}
+
+// ruleKeys returns the rule keys learnRuleKey kept.
+func (s *Source) ruleKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seenRuleKeys)
+}
+
+// maxRuleKeys bounds the host rule keys remembered.
+const maxRuleKeys = 64
 
 const (
 	scopeWatchPrefix = "watch:"
@@ -565,7 +536,7 @@ func (s *Source) Scan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit scan: reading the kernel's audit status: %w", err)
 	}
-	if err := s.checkRules(ctl, nil, st.Enabled); err != nil {
+	if _, err := s.checkRules(ctl, nil, st.Enabled); err != nil {
 		return fmt.Errorf("audit scan: %w", err)
 	}
 	s.judgeDaemon(st.Enabled)

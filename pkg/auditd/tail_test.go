@@ -288,7 +288,7 @@ func TestFileModeRotation(t *testing.T) {
 	if n := len(l.events()); n != serial {
 		t.Errorf("classified %d events, wrote %d", n, serial)
 	}
-	if got := counterValue(t, l.src.m.eventCounter("rotation_test", false)); got != float64(serial) {
+	if got := eventTotal(t, l.src.m, "rotation_test", false); got != float64(serial) {
 		t.Errorf("dockward_audit_events_total{key=rotation_test} = %v, want %d", got, serial)
 	}
 	if gaps, bad := counterValue(t, l.src.m.sequenceGaps), counterValue(t, l.src.m.parseErrors); gaps != 0 || bad != 0 {

@@ -28,6 +28,7 @@ func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
 	p, m, out, _ := newTestPipeline(t, testWatches())
 	ev := func(serial int) {
 		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(20.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PATH msg=audit(20.000:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, serial))
 		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(20.000:%d): proctitle="x"`, serial))
 		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(20.000:%d): `, serial))
 	}
@@ -261,6 +262,16 @@ func TestProcessStart(t *testing.T) {
 	}
 }
 
+// tamperSeries are the tamper counter's known series, all 0.
+var tamperSeries = func() string {
+	var b strings.Builder
+	for _, k := range []string{"audit_disabled", "backlog_changed", "daemon_ended", "daemon_replaced", "failure_changed",
+		"rate_limit_changed", "rule_removed"} {
+		fmt.Fprintf(&b, "dockward_audit_tamper_events_total{kind=%q} 0\n", k)
+	}
+	return b.String()
+}()
+
 func TestMetricsKnownSeriesAreZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg, []string{"docker_etc"})
@@ -269,15 +280,22 @@ func TestMetricsKnownSeriesAreZero(t *testing.T) {
 	}
 	m.setMode(ModeUnicast, true)
 	want := `
-# HELP dockward_audit_events_total Audit events on Docker's watched paths, by watch key and whether the writer is an expected one.
+# HELP dockward_audit_events_total Audit events on Docker's watched paths, by watch key, access (write, attr, read, exec, other) and whether they are routine; expected="false" is a write or attribute change by a process that is not an expected writer.
 # TYPE dockward_audit_events_total counter
-dockward_audit_events_total{expected="false",key="docker_etc"} 0
-dockward_audit_events_total{expected="true",key="docker_etc"} 0
+dockward_audit_events_total{access="attr",expected="false",key="docker_etc"} 0
+dockward_audit_events_total{access="attr",expected="true",key="docker_etc"} 0
+dockward_audit_events_total{access="exec",expected="true",key="docker_etc"} 0
+dockward_audit_events_total{access="other",expected="true",key="docker_etc"} 0
+dockward_audit_events_total{access="read",expected="true",key="docker_etc"} 0
+dockward_audit_events_total{access="write",expected="false",key="docker_etc"} 0
+dockward_audit_events_total{access="write",expected="true",key="docker_etc"} 0
 # HELP dockward_audit_receive_errors_total Errors receiving from the audit netlink socket; enobufs means records were dropped.
 # TYPE dockward_audit_receive_errors_total counter
 dockward_audit_receive_errors_total{reason="enobufs"} 0
 dockward_audit_receive_errors_total{reason="other"} 0
-# HELP dockward_audit_up 1 for the mode the audit source runs in while it receives records (or follows the log file), else 0.
+# HELP dockward_audit_tamper_events_total Changes to kernel audit itself that weaken it: Docker rules removed, audit disabled, the audit daemon ended or replaced, the backlog, failure mode or rate limit changed; by kind.
+# TYPE dockward_audit_tamper_events_total counter
+` + tamperSeries + `# HELP dockward_audit_up 1 for the mode the audit source runs in while it receives records (or follows the log file), else 0.
 # TYPE dockward_audit_up gauge
 dockward_audit_up{mode="file"} 0
 dockward_audit_up{mode="multicast"} 0
@@ -285,7 +303,7 @@ dockward_audit_up{mode="off"} 0
 dockward_audit_up{mode="unicast"} 1
 `
 	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "dockward_audit_events_total",
-		"dockward_audit_receive_errors_total", "dockward_audit_up"); err != nil {
+		"dockward_audit_receive_errors_total", "dockward_audit_tamper_events_total", "dockward_audit_up"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := newMetrics(reg, nil); err == nil {
@@ -334,13 +352,14 @@ func TestUnexpectedLinesRateLimited(t *testing.T) {
 	now := time.Unix(1000, 0)
 	p.limit.now = func() time.Time { return now }
 	ev := func(serial int) {
-		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(40.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(40.000:%d): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=7ffd a2=241 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PATH msg=audit(40.000:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, serial))
 		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(40.000:%d): proctitle="x"`, serial))
 	}
 	for i := 1; i <= 150; i++ {
 		ev(i)
 	}
-	if got := counterValue(t, m.eventCounter("docker_etc", false)); got != 150 {
+	if got := eventTotal(t, m, "docker_etc", false); got != 150 {
 		t.Fatalf("counted %v events, want 150", got)
 	}
 	if logs.Len() != logBurst {
@@ -373,10 +392,11 @@ func TestUserNamesFromRootfs(t *testing.T) {
 func TestExpectedWriterAfterUpgrade(t *testing.T) {
 	p, m, _, logs := newTestPipeline(t, testWatches())
 	exe := fmt.Sprintf("%X", "/usr/sbin/dockerd (deleted)")
-	p.PushLine(`type=SYSCALL msg=audit(50.000:1): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=-1 comm="dockerd" exe=` + exe + ` key="docker_lib"`)
+	p.PushLine(`type=SYSCALL msg=audit(50.000:1): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=c000 a2=80241 pid=1 ppid=1 uid=0 auid=-1 comm="dockerd" exe=` + exe + ` key="docker_lib"`)
+	p.PushLine(`type=PATH msg=audit(50.000:1): item=0 name="/var/lib/docker/containers/x/hosts" nametype=NORMAL`)
 	p.PushLine(`type=PROCTITLE msg=audit(50.000:1): proctitle="dockerd"`)
 	p.Close()
-	if got := counterValue(t, m.eventCounter("docker_lib", true)); got != 1 || logs.Len() != 0 {
+	if got := eventTotal(t, m, "docker_lib", true); got != 1 || logs.Len() != 0 {
 		t.Fatalf("expected = %v, lines = %d; want the upgraded dockerd routine", got, logs.Len())
 	}
 }
@@ -388,6 +408,7 @@ func TestDaemonRecordsOutsideSerials(t *testing.T) {
 	p, m, out, _ := newTestPipeline(t, testWatches())
 	ev := func(serial int) {
 		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(60.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
+		p.PushLine(fmt.Sprintf(`type=PATH msg=audit(60.000:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, serial))
 		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(60.000:%d): proctitle="x"`, serial))
 		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(60.000:%d): `, serial))
 	}

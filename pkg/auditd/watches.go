@@ -189,20 +189,3 @@ func orderWatches(ws []Watch) []Watch {
 	}
 	return out
 }
-
-// watchFor finds the watch an event belongs to: by the rule key it
-// carries, else by its path (the first watch containing it).
-func watchFor(ws []Watch, byKey map[string]int, key, path string) (Watch, bool) {
-	if i, ok := byKey[key]; ok {
-		return ws[i], true
-	}
-	if path == "" {
-		return Watch{}, false
-	}
-	for _, w := range ws {
-		if w.Path == path || rules.Under(path, w.Path) {
-			return w, true
-		}
-	}
-	return Watch{}, false
-}

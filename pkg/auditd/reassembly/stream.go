@@ -42,10 +42,24 @@ type Options struct {
 	// OnEvent sees every event that has a SYSCALL record. The event is
 	// reused for the next one: copy what must outlive the call.
 	OnEvent func(ev *record.Event)
-	// OnConfigChange, when set, is called for every CONFIG_CHANGE record
-	// (a rule added or removed).
-	OnConfigChange func()
+	// OnChange, when set, sees every change to audit itself: each
+	// CONFIG_CHANGE record, with the SYSCALL event of its serial as actor
+	// (nil when none came within ChangeActorWait), and each of auditd's
+	// DAEMON_* records (actor nil: the record holds what auditd knows).
+	// Both are reused after the call. A SYSCALL event that is a change's
+	// actor is not passed to OnEvent: it is the audit configuration call
+	// (auditctl's sendto), whatever paths it looked up.
+	OnChange func(c *record.Change, actor *record.Event)
 }
+
+// ChangeActorWait is how long a CONFIG_CHANGE waits for its SYSCALL
+// record. The kernel writes that record when the syscall returns, right
+// after; it writes none for a change made outside a syscall it audits.
+const ChangeActorWait = 250 * time.Millisecond
+
+// maxPendingChanges bounds the changes waiting for their actor; beyond it
+// the oldest is handed on without one.
+const maxPendingChanges = 64
 
 // Stream reassembles records into events: header parse, go-libaudit's
 // Reassembler, gap accounting, then the event's fields. It is not safe for
@@ -66,8 +80,8 @@ func New(o Options) (*Stream, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
 	}
-	s := &Stream{done: completion{c: o.Counters, onEvent: o.OnEvent, onConfigChange: o.OnConfigChange,
-		gaps: newGapTracker()}}
+	s := &Stream{done: completion{c: o.Counters, onEvent: o.OnEvent, onChange: o.OnChange,
+		gaps: newGapTracker(), pending: map[uint32]pendingChange{}, now: time.Now}}
 	r, err := libaudit.NewReassembler(maxInFlight, o.Timeout, &s.done)
 	if err != nil {
 		return nil, fmt.Errorf("audit reassembler: %w", err)
@@ -137,22 +151,31 @@ func exitRecord(t auparse.AuditMessageType) bool {
 	return false
 }
 
-// Maintain emits events whose last record is overdue.
-func (s *Stream) Maintain() { _ = s.reasm.Maintain() }
+// Maintain emits events whose last record is overdue, and changes whose
+// actor did not come.
+func (s *Stream) Maintain() {
+	_ = s.reasm.Maintain()
+	s.done.flushChanges(s.done.now().Add(-ChangeActorWait))
+}
 
 // Close emits everything held and counts serials still missing as lost.
 func (s *Stream) Close() {
 	_ = s.reasm.Close()
+	s.done.flushChanges(time.Time{})
 	s.done.gaps.flush()
 	s.done.syncGaps()
 }
 
 // completion is the libaudit.Stream the reassembler calls back.
 type completion struct {
-	c              Counters
-	onEvent        func(ev *record.Event)
-	onConfigChange func()
-	gaps           *gapTracker
+	c        Counters
+	onEvent  func(ev *record.Event)
+	onChange func(c *record.Change, actor *record.Event)
+	gaps     *gapTracker
+	// pending are CONFIG_CHANGE records waiting for their SYSCALL, by
+	// serial; now is the clock their wait is measured with.
+	pending map[uint32]pendingChange
+	now     func() time.Time
 	// reported and late are the gap tracker's totals already added to
 	// the counters.
 	reported, late uint64
@@ -175,17 +198,81 @@ func (d *completion) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 		d.gaps.observe(msgs[0].Sequence)
 		d.syncGaps()
 	}
-	for _, m := range msgs {
-		if m.RecordType == auparse.AUDIT_CONFIG_CHANGE && d.onConfigChange != nil {
-			d.onConfigChange()
-		}
-	}
 	if bad := record.BuildEvent(msgs, &d.ev); bad > 0 {
 		d.c.ParseErrors.Add(float64(bad))
 	}
-	if d.ev.HasSyscall && d.onEvent != nil {
-		d.onEvent(&d.ev)
+	ev := &d.ev
+	switch {
+	case ev.HasChange && (ev.HasSyscall || record.IsDaemonRecord(ev.Change.Type)):
+		var actor *record.Event
+		if ev.HasSyscall {
+			actor = ev
+		}
+		d.emitChange(&ev.Change, actor)
+	case ev.HasChange:
+		d.holdChange(ev.Serial, ev.Change)
+	case ev.HasSyscall:
+		if pc, ok := d.pending[ev.Serial]; ok {
+			delete(d.pending, ev.Serial)
+			d.emitChange(&pc.change, ev)
+			return
+		}
+		if d.onEvent != nil {
+			d.onEvent(ev)
+		}
 	}
+}
+
+// pendingChange is a CONFIG_CHANGE record waiting for its SYSCALL.
+type pendingChange struct {
+	change record.Change
+	since  time.Time
+}
+
+func (d *completion) emitChange(c *record.Change, actor *record.Event) {
+	if d.onChange != nil {
+		d.onChange(c, actor)
+	}
+}
+
+// holdChange keeps a change until its SYSCALL comes, handing on the
+// oldest without an actor when too many wait.
+func (d *completion) holdChange(serial uint32, c record.Change) {
+	for len(d.pending) >= maxPendingChanges {
+		serial, _ := d.oldestPending(time.Time{})
+		d.emitPending(serial)
+	}
+	d.pending[serial] = pendingChange{change: c, since: d.now()}
+}
+
+// flushChanges hands on, without an actor and oldest first, the changes
+// that have waited since before cutoff (all of them for the zero time).
+func (d *completion) flushChanges(cutoff time.Time) {
+	for len(d.pending) > 0 {
+		serial, found := d.oldestPending(cutoff)
+		if !found {
+			return
+		}
+		d.emitPending(serial)
+	}
+}
+
+// oldestPending finds the change that has waited longest, among those
+// waiting since before cutoff (any, for the zero time).
+func (d *completion) oldestPending(cutoff time.Time) (serial uint32, found bool) {
+	for s, pc := range d.pending {
+		if (cutoff.IsZero() || pc.since.Before(cutoff)) && (!found || pc.since.Before(d.pending[serial].since)) {
+			serial, found = s, true
+		}
+	}
+	return serial, found
+}
+
+// emitPending hands on a waiting change without an actor.
+func (d *completion) emitPending(serial uint32) {
+	pc := d.pending[serial]
+	delete(d.pending, serial)
+	d.emitChange(&pc.change, nil)
 }
 
 // syncGaps moves the tracker's totals into the counters.

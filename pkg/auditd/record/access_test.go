@@ -1,14 +1,13 @@
 package record
 
 import (
-	"bufio"
-	"compress/gzip"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // The CIS recordings (testdata/cis, made by record.sh): Debian's auditd
@@ -21,15 +20,6 @@ var cisRecordings = []string{"../testdata/cis/raw.log.gz", "../testdata/cis/enri
 // records of a serial are grouped as they come; no reassembler).
 func recordedEvents(t *testing.T, name string) []Event {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// auditd stamps its DAEMON_* records with a counter of its own, which
 	// may repeat a serial: each is an event of its own, as in reassembly.
 	type group struct {
@@ -38,12 +28,10 @@ func recordedEvents(t *testing.T, name string) []Event {
 	}
 	var order []group
 	groups := map[group][]*auparse.AuditMessage{}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		h, body, err := parseRecordingLine(sc.Text(), strings.HasSuffix(name, ".txt.gz"))
+	for _, line := range testenv.Lines(t, name) {
+		h, body, err := parseRecordingLine(line, strings.HasSuffix(name, ".txt.gz"))
 		if err != nil {
-			t.Fatalf("%s: %v in %q", name, err, sc.Text())
+			t.Fatalf("%s: %v in %q", name, err, line)
 		}
 		g := group{serial: h.Serial}
 		if IsDaemonRecord(h.Type) {
@@ -53,9 +41,6 @@ func recordedEvents(t *testing.T, name string) []Event {
 			order = append(order, g)
 		}
 		groups[g] = append(groups[g], &auparse.AuditMessage{RecordType: h.Type, Sequence: h.Serial, RawData: body})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	out := make([]Event, len(order))
 	for i, g := range order {

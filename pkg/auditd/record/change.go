@@ -2,6 +2,7 @@ package record
 
 import (
 	"strings"
+	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
@@ -13,7 +14,9 @@ import (
 // of the same serial names the process that made it; a DAEMON_* record
 // carries what auditd knows of the process that signalled it.
 type Change struct {
-	Type auparse.AuditMessageType
+	Type   auparse.AuditMessageType
+	Serial uint32
+	Time   time.Time
 	// Op is the record's op: set, add_rule, remove_rule, updated_rules...
 	// for CONFIG_CHANGE; start, reconfigure, terminate, abort... for
 	// DAEMON_* records.
@@ -46,7 +49,7 @@ func IsDaemonRecord(t auparse.AuditMessageType) bool {
 
 // changeFields reads a CONFIG_CHANGE or DAEMON_* record.
 func (c *Change) changeFields(typ auparse.AuditMessageType, raw, enriched string) (bad int) {
-	*c = Change{Type: typ, AUID: UnsetID, PID: UnsetID, UID: UnsetID}
+	*c = Change{Type: typ, Serial: c.Serial, Time: c.Time, AUID: UnsetID, PID: UnsetID, UID: UnsetID}
 	for k, v := range fields(raw) {
 		good := true
 		switch {

@@ -129,6 +129,7 @@ func BuildEvent(msgs []*auparse.AuditMessage, ev *Event) (bad int) {
 	*ev = Event{UID: UnsetID, AUID: UnsetID}
 	if len(msgs) > 0 {
 		ev.Serial, ev.Time = msgs[0].Sequence, msgs[0].Timestamp
+		ev.Change.Serial, ev.Change.Time = ev.Serial, ev.Time
 	}
 	for _, m := range msgs {
 		raw, enriched := splitEnriched(m.RawData)
