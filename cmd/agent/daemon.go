@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
@@ -57,35 +58,14 @@ func runDaemon(o options, stderr io.Writer) int {
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
 
-	cfg, err := loadConfig(o.configFile)
-	if err != nil {
-		mainLog.Error("invalid config; not starting", zap.String("path", o.configFile), zap.Error(err))
-		fmt.Fprintf(stderr, "dockward: %v\n", err)
+	cfg, ok := startupConfig(o, mainLog, stderr)
+	if !ok {
 		return exitUsage
 	}
-	if *o.web.WebConfigFile != "" {
-		if err := web.Validate(*o.web.WebConfigFile); err != nil {
-			mainLog.Error("invalid web config; not starting", zap.String("path", *o.web.WebConfigFile), zap.Error(err))
-			fmt.Fprintf(stderr, "dockward: --%s %s: %v\n", flagWebConfigFile, *o.web.WebConfigFile, err)
-			return exitUsage
-		}
-	}
-
-	store := findings.NewStore(log)
-	store.ApplyPolicy(cfg.Policy)
-	m := newAgentMetrics()
-	m.lastReloadOK.Set(1)
-	m.lastReloadTimestamp.SetToCurrentTime()
-	reg := newRegistry(store, m, !o.disableExporterMetrics)
-	a := &agent{
-		o: o, log: mainLog, store: store, metrics: m, ready: newReadiness(), cfg: cfg,
-		w:       &wiring{log: log, reg: reg, store: store, dockerHost: o.dockerHost},
-		running: map[string]*supervisor{},
-	}
-
+	a, reg := newAgent(o, log, mainLog, cfg)
 	compliance := func() findings.Compliance { return a.w.compliance(a.ready.isReady) }
 	reg.MustRegister(findings.NewComplianceCollector(compliance))
-	handler, err := newHandler(o, reg, store, a.ready, compliance, log)
+	handler, err := newHandler(o, reg, a.store, a.ready, compliance, log)
 	if err != nil {
 		mainLog.Error("building HTTP routes", zap.Error(err))
 		return exitUsage
@@ -109,14 +89,55 @@ func runDaemon(o options, stderr io.Writer) int {
 	}
 	go a.notifyReadyOnce(ctx)
 	go a.watchdog(ctx)
+	return a.serveUntilStopped(ctx, cancel, server, serveErr, signals)
+}
 
+// startupConfig loads the config file and checks the web config file,
+// logging and printing what is wrong; false means the agent must not start.
+func startupConfig(o options, mainLog *zap.Logger, stderr io.Writer) (Config, bool) {
+	cfg, err := loadConfig(o.configFile)
+	if err != nil {
+		mainLog.Error("invalid config; not starting", zap.String("path", o.configFile), zap.Error(err))
+		fmt.Fprintf(stderr, "dockward: %v\n", err)
+		return Config{}, false
+	}
+	if *o.web.WebConfigFile != "" {
+		if err := web.Validate(*o.web.WebConfigFile); err != nil {
+			mainLog.Error("invalid web config; not starting", zap.String("path", *o.web.WebConfigFile), zap.Error(err))
+			fmt.Fprintf(stderr, "dockward: --%s %s: %v\n", flagWebConfigFile, *o.web.WebConfigFile, err)
+			return Config{}, false
+		}
+	}
+	return cfg, true
+}
+
+// newAgent builds the agent on cfg, with its store, metrics and registry;
+// no source runs yet.
+func newAgent(o options, log, mainLog *zap.Logger, cfg Config) (*agent, *prometheus.Registry) {
+	store := findings.NewStore(log)
+	store.ApplyPolicy(cfg.Policy)
+	m := newAgentMetrics()
+	m.lastReloadOK.Set(1)
+	m.lastReloadTimestamp.SetToCurrentTime()
+	reg := newRegistry(store, m, !o.disableExporterMetrics)
+	return &agent{
+		o: o, log: mainLog, store: store, metrics: m, ready: newReadiness(), cfg: cfg,
+		w:       &wiring{log: log, reg: reg, store: store, dockerHost: o.dockerHost},
+		running: map[string]*supervisor{},
+	}, reg
+}
+
+// serveUntilStopped reloads on SIGHUP and shuts down on SIGTERM or SIGINT,
+// or when the HTTP server fails, returning the exit code.
+func (a *agent) serveUntilStopped(ctx context.Context, cancel context.CancelFunc, server *http.Server,
+	serveErr <-chan error, signals <-chan os.Signal) int {
 	for {
 		select {
 		case err := <-serveErr:
 			if errors.Is(err, http.ErrServerClosed) {
 				err = errors.New("HTTP server closed unexpectedly")
 			}
-			mainLog.Error("HTTP server failed; stopping", zap.Error(err))
+			a.log.Error("HTTP server failed; stopping", zap.Error(err))
 			a.shutdown(cancel, server)
 			return exitFailure
 		case sig := <-signals:
@@ -124,7 +145,7 @@ func runDaemon(o options, stderr io.Writer) int {
 				a.reload(ctx)
 				continue
 			}
-			mainLog.Info("stopping", zap.String("signal", sig.String()))
+			a.log.Info("stopping", zap.String("signal", sig.String()))
 			if !a.shutdown(cancel, server) {
 				return exitFailure
 			}

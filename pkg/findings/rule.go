@@ -43,6 +43,14 @@ var (
 	catalogue   = map[string]Rule{}
 )
 
+// ruleOf returns the constructor of the catalogue entries of one kind,
+// judged by the source named source (its config section).
+func ruleOf(kind Kind, source string) func(id, cis string, sev Severity, title, fix string) Rule {
+	return func(id, cis string, sev Severity, title, fix string) Rule {
+		return Rule{ID: id, CIS: cis, Kind: kind, Severity: sev, Title: title, Remediation: fix, Source: source}
+	}
+}
+
 // register adds rules to the catalogue. It panics on a duplicate ID because
 // that is a programming error caught by any test run.
 func register(rules ...Rule) {

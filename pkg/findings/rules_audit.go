@@ -4,9 +4,7 @@ package findings
 // missing watch's finding names the exact 1.1.x check of its path; a
 // dockerd that is not audited at all fails 1.1.3, auditing of the daemon.
 func init() {
-	a := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindAudit, Severity: sev, Title: title, Remediation: fix, Source: "audit"}
-	}
+	a := ruleOf(KindAudit, "audit")
 	register(
 		a("audit.watch_missing", "1.1", Medium, "A Docker file is not covered by a kernel audit watch",
 			"Add the watch: auditctl -w <path> -p wa -k <key> (and persist it in /etc/audit/rules.d)."),

@@ -3,9 +3,7 @@ package findings
 // Container rules: CIS Docker Benchmark v1.6.0 sections 4 and 5, judged from
 // one container inspect.
 func init() {
-	c := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindContainer, Severity: sev, Title: title, Remediation: fix, Source: "containers"}
-	}
+	c := ruleOf(KindContainer, "containers")
 	register(
 		c("container.privileged", "5.5", Critical, "Container runs privileged",
 			"Recreate the container without --privileged; add only the capabilities and devices it needs."),

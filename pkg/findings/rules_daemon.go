@@ -3,9 +3,7 @@ package findings
 // Daemon rules: CIS section 2, judged from the settings dockerd really runs
 // with (GET /info, its command line, daemon.json).
 func init() {
-	d := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindDaemon, Severity: sev, Title: title, Remediation: fix, Source: "host"}
-	}
+	d := ruleOf(KindDaemon, "host")
 	register(
 		d("daemon.config_invalid", "2", High, "daemon.json cannot be parsed; dockerd will not start with it",
 			"Fix the syntax error at the reported position: python3 -m json.tool /etc/docker/daemon.json."),

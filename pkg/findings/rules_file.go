@@ -4,9 +4,7 @@ package findings
 // integrity of Docker's binaries. A finding's CIS reference may name the
 // exact 3.x check for its path; the rule's is the section.
 func init() {
-	f := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindFile, Severity: sev, Title: title, Remediation: fix, Source: "host"}
-	}
+	f := ruleOf(KindFile, "host")
 	register(
 		f("file.owner", "3", Medium, "Docker file has the wrong owner",
 			"chown to the expected owner (see the finding's remediation for the exact command)."),
