@@ -27,19 +27,15 @@ import (
 
 func TestHelpListsFlagsAndVersion(t *testing.T) {
 	bin := testenv.AgentBinary(t)
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("--help: %v\n%s", err, out)
-	}
+	out := testenv.AgentOutput(t, "--help")
 	for _, f := range []string{flagListenAddress, flagWebConfigFile, flagSystemdSocket, flagTelemetryPath,
 		flagDisableExporterMetrics, flagConfigFile, flagLogLevel, flagLogFormat, flagDockerHost, "version"} {
-		if !strings.Contains(string(out), "--"+f) && !strings.Contains(string(out), "--[no-]"+f) {
+		if !strings.Contains(out, "--"+f) && !strings.Contains(out, "--[no-]"+f) {
 			t.Errorf("--help does not list --%s:\n%s", f, out)
 		}
 	}
-	out, err = exec.Command(bin, "--version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), testenv.AgentVersion) || !strings.Contains(string(out), testenv.AgentRevision) {
-		t.Errorf("--version = %q (%v), want version %s and revision %s from ldflags", out, err, testenv.AgentVersion, testenv.AgentRevision)
+	if out := testenv.AgentOutput(t, "--version"); !strings.Contains(out, testenv.AgentVersion) || !strings.Contains(out, testenv.AgentRevision) {
+		t.Errorf("--version = %q, want version %s and revision %s from ldflags", out, testenv.AgentVersion, testenv.AgentRevision)
 	}
 	cmd := exec.Command(bin, "--no-such-flag")
 	if err := cmd.Run(); exitCode(err) != exitUsage {

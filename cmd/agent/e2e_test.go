@@ -60,7 +60,7 @@ func startE2EAgent(t *testing.T) *testenv.Agent {
 	root := filepath.Join(dir, "host")
 	buildHost(t, root, fixtureHost())
 	auditLog := filepath.Join(root, "var/log/audit/audit.log")
-	buildHost(t, root, []hostEntry{{path: "/var/log/audit/audit.log", mode: 0o600, data: string(readFixture(t, "testdata/e2e/audit.log"))}})
+	buildHost(t, root, []hostEntry{{path: "/var/log/audit/audit.log", mode: 0o600, data: string(testenv.ReadFile(t, "testdata/e2e/audit.log"))}})
 	stateDir := filepath.Join(dir, "state")
 	fixtureBaseline(t, stateDir)
 	cfg := writeFile(t, dir, "e2e.yml", fmt.Sprintf(e2eConfig, root, auditLog, stateDir))

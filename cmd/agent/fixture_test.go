@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/system"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // fakeEngine is a fake Docker Engine API server: GET /_ping, /info, the
@@ -96,14 +98,14 @@ func (e *fakeEngine) found(rw http.ResponseWriter, body json.RawMessage) {
 func recordedEngine(t *testing.T) *fakeEngine {
 	t.Helper()
 	e := &fakeEngine{containers: map[string]json.RawMessage{}}
-	if err := json.Unmarshal(readFixture(t, "testdata/e2e/info.json"), &e.info); err != nil {
+	if err := json.Unmarshal(testenv.ReadFile(t, "testdata/e2e/info.json"), &e.info); err != nil {
 		t.Fatalf("testdata/e2e/info.json: %v", err)
 	}
-	e.bridge = readFixture(t, "testdata/e2e/network-bridge.json")
-	e.events = readFixture(t, "testdata/e2e/events.jsonl")
+	e.bridge = testenv.ReadFile(t, "testdata/e2e/network-bridge.json")
+	e.events = testenv.ReadFile(t, "testdata/e2e/events.jsonl")
 	for _, f := range []string{"api-1.41/hardened.json", "api-1.41/ports.json", "api-1.41/privileged.json",
 		"api-1.41/risky.json", "api-current/web.json"} {
-		data := readFixture(t, filepath.Join("..", "..", "pkg", "containers", "testdata", f))
+		data := testenv.ReadFile(t, filepath.Join("..", "..", "pkg", "containers", "testdata", f))
 		var c struct{ ID string }
 		if err := json.Unmarshal(data, &c); err != nil || c.ID == "" {
 			t.Fatalf("%s: no container ID (%v)", f, err)
@@ -111,15 +113,6 @@ func recordedEngine(t *testing.T) *fakeEngine {
 		e.containers[c.ID] = data
 	}
 	return e
-}
-
-func readFixture(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // hostEntry is one thing in a fixture host tree.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,13 +14,9 @@ import (
 // against the built binary's --help, so a renamed flag cannot leave a unit,
 // image, chart or stack that fails to start.
 func TestShippedFlagsExist(t *testing.T) {
-	bin := testenv.AgentBinary(t)
-	out, err := exec.Command(bin, "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s --help: %v\n%s", bin, err, out)
-	}
+	out := testenv.AgentOutput(t, "--help")
 	known := map[string]bool{}
-	for _, m := range regexp.MustCompile(`--(?:\[no-\])?([a-z][a-z0-9.-]*)`).FindAllStringSubmatch(string(out), -1) {
+	for _, m := range regexp.MustCompile(`--(?:\[no-\])?([a-z][a-z0-9.-]*)`).FindAllStringSubmatch(out, -1) {
 		known[m[1]] = true
 	}
 	if !known["web.listen-address"] || !known["config.file"] {

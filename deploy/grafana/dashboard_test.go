@@ -53,14 +53,8 @@ type dashboard struct {
 
 func load(t *testing.T) dashboard {
 	t.Helper()
-	data, err := os.ReadFile("dockward.json")
-	if err != nil {
-		t.Fatalf("reading dashboard: %v", err)
-	}
 	var d dashboard
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatalf("parsing dockward.json: %v", err)
-	}
+	testenv.DecodeFile(t, "dockward.json", json.Unmarshal, &d)
 	if d.Title == "" || d.UID == "" || len(d.Panels) == 0 {
 		t.Fatalf("dashboard lacks a title, uid or panels: %+v", d)
 	}

@@ -46,14 +46,8 @@ type testFile struct {
 
 func loadRules(t *testing.T) []rule {
 	t.Helper()
-	data, err := os.ReadFile("alerts.yml")
-	if err != nil {
-		t.Fatalf("reading alert rules: %v", err)
-	}
 	var rf ruleFile
-	if err := yaml.Unmarshal(data, &rf); err != nil {
-		t.Fatalf("parsing alerts.yml: %v", err)
-	}
+	testenv.DecodeFile(t, "alerts.yml", yaml.Unmarshal, &rf)
 	var out []rule
 	for _, g := range rf.Groups {
 		out = append(out, g.Rules...)
@@ -98,14 +92,8 @@ func TestScrapeExampleIsValidConfig(t *testing.T) {
 // Every alert needs a case where it fires and one where it stays silent, or
 // a broken expression could pass its tests by never matching (or always).
 func TestEveryAlertHasFiringAndSilentCase(t *testing.T) {
-	data, err := os.ReadFile("alerts_test.yml")
-	if err != nil {
-		t.Fatalf("reading rule tests: %v", err)
-	}
 	var tf testFile
-	if err := yaml.Unmarshal(data, &tf); err != nil {
-		t.Fatalf("parsing alerts_test.yml: %v", err)
-	}
+	testenv.DecodeFile(t, "alerts_test.yml", yaml.Unmarshal, &tf)
 	if len(tf.RuleFiles) != 1 || tf.RuleFiles[0] != "alerts.yml" {
 		t.Fatalf("alerts_test.yml must test alerts.yml, got rule_files %v", tf.RuleFiles)
 	}

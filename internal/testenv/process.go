@@ -166,3 +166,15 @@ func AgentAcceptsConfig(t testing.TB, configYAML string) {
 		return false, "not started yet"
 	})
 }
+
+// AgentOutput runs the agent binary with args to completion and returns
+// its combined output, failing t if it does not exit 0.
+func AgentOutput(t testing.TB, args ...string) string {
+	t.Helper()
+	bin := AgentBinary(t)
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

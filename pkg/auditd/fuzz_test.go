@@ -1,21 +1,18 @@
 package auditd
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 // FuzzPipeline feeds arbitrary record sequences (one record per line) to
 // the whole pipeline: no panic, and every accepted event is counted once.
 func FuzzPipeline(f *testing.F) {
 	for _, name := range []string{"testdata/raw.log", "testdata/enriched.log"} {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(data))
+		f.Add(string(testenv.ReadFile(f, name)))
 	}
 	f.Add("type=SYSCALL msg=audit(1.0:5): key=\"docker_etc\" exe=\"/x\"\ntype=SYSCALL msg=audit(1.0:3): key=\"docker_etc\"\ntype=EOE msg=audit(1.0:5): \n")
 	f.Fuzz(func(t *testing.T, input string) {

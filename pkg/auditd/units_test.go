@@ -21,17 +21,21 @@ func counterValue(t testing.TB, c prometheus.Collector) float64 {
 	return testutil.ToFloat64(c)
 }
 
+// pushWrite pushes one complete event (SYSCALL, PATH, PROCTITLE, EOE) with
+// key docker_etc at time ts and serial.
+func pushWrite(p *Pipeline, ts string, serial int) {
+	p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(%s:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, ts, serial))
+	p.PushLine(fmt.Sprintf(`type=PATH msg=audit(%s:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, ts, serial))
+	p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(%s:%d): proctitle="x"`, ts, serial))
+	p.PushLine(fmt.Sprintf(`type=EOE msg=audit(%s:%d): `, ts, serial))
+}
+
 // TestOutOfOrderSerialNoBogusLoss delivers serial 11 after 12 has been
 // emitted: go-libaudit's reassembler reports about 2^32 lost events for
 // that; dockward must report none.
 func TestOutOfOrderSerialNoBogusLoss(t *testing.T) {
 	p, m, out, _ := newTestPipeline(t, testWatches())
-	ev := func(serial int) {
-		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(20.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
-		p.PushLine(fmt.Sprintf(`type=PATH msg=audit(20.000:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, serial))
-		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(20.000:%d): proctitle="x"`, serial))
-		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(20.000:%d): `, serial))
-	}
+	ev := func(serial int) { pushWrite(p, "20.000", serial) }
 	ev(10)
 	ev(12)
 	ev(11)
@@ -406,12 +410,7 @@ func TestExpectedWriterAfterUpgrade(t *testing.T) {
 // in a log file they must not open or close sequence gaps.
 func TestDaemonRecordsOutsideSerials(t *testing.T) {
 	p, m, out, _ := newTestPipeline(t, testWatches())
-	ev := func(serial int) {
-		p.PushLine(fmt.Sprintf(`type=SYSCALL msg=audit(60.000:%d): arch=c000003e syscall=257 success=yes exit=3 pid=1 ppid=1 uid=0 auid=0 comm="x" exe="/x" key="docker_etc"`, serial))
-		p.PushLine(fmt.Sprintf(`type=PATH msg=audit(60.000:%d): item=0 name="/etc/docker/x" nametype=NORMAL`, serial))
-		p.PushLine(fmt.Sprintf(`type=PROCTITLE msg=audit(60.000:%d): proctitle="x"`, serial))
-		p.PushLine(fmt.Sprintf(`type=EOE msg=audit(60.000:%d): `, serial))
-	}
+	ev := func(serial int) { pushWrite(p, "60.000", serial) }
 	p.PushLine(`type=DAEMON_START msg=audit(60.000:9141): op=start ver=3.0.9 format=raw kernel=6.1 auid=4294967295 pid=1 uid=0 ses=4294967295 res=success`)
 	ev(50000)
 	ev(50001)

@@ -127,32 +127,27 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		writeJSON(w, list)
 	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/json"):
-		id := strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json")
-		f.mu.Lock()
-		c, ok := f.containers[id]
-		f.mu.Unlock()
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			writeJSON(w, map[string]string{"message": "No such container: " + id})
-			return
-		}
-		writeJSON(w, c)
+		serveByID(w, &f.mu, f.containers, strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json"), "container")
 	case strings.HasPrefix(p, "/exec/") && strings.HasSuffix(p, "/json"):
-		id := strings.TrimSuffix(strings.TrimPrefix(p, "/exec/"), "/json")
-		f.mu.Lock()
-		e, ok := f.execs[id]
-		f.mu.Unlock()
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			writeJSON(w, map[string]string{"message": "No such exec instance: " + id})
-			return
-		}
-		writeJSON(w, e)
+		serveByID(w, &f.mu, f.execs, strings.TrimSuffix(strings.TrimPrefix(p, "/exec/"), "/json"), "exec instance")
 	case p == "/events":
 		f.events(w, r)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// serveByID writes byID[id] (read under mu), or Docker's 404 naming what.
+func serveByID[T any](w http.ResponseWriter, mu *sync.Mutex, byID map[string]T, id, what string) {
+	mu.Lock()
+	v, ok := byID[id]
+	mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		writeJSON(w, map[string]string{"message": "No such " + what + ": " + id})
+		return
+	}
+	writeJSON(w, v)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

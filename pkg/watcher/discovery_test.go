@@ -30,11 +30,7 @@ func TestFilePathsAreFoundWhereTheHostKeepsThem(t *testing.T) {
 	}
 	tr.write("/run/custom-containerd/containerd.sock", 0o660, "")
 
-	cases := []struct {
-		path      string
-		good, bad os.FileMode
-		cisMode   string
-	}{
+	cases := []modeCase{
 		{"/usr/lib/systemd/system/docker.service", 0o644, 0o664, "3.2"},
 		{"/usr/lib/systemd/system/docker.socket", 0o644, 0o646, "3.4"},
 		{"/run/custom/docker.sock", 0o660, 0o666, "3.16"},
@@ -42,13 +38,26 @@ func TestFilePathsAreFoundWhereTheHostKeepsThem(t *testing.T) {
 		{"/run/custom-containerd/containerd.sock", 0o660, 0o666, "3.24"},
 	}
 	h := newHarness(t, tr, nil)
-	fs := h.scan()
+	checkModeFindings(t, h, tr, h.scan(), cases)
+}
+
+// modeCase is a file at a compliant mode and at one that must be a
+// file.mode finding under CIS check cisMode.
+type modeCase struct {
+	path      string
+	good, bad os.FileMode
+	cisMode   string
+}
+
+// checkModeFindings checks that no case has a finding in fs (a scan with
+// every file at its good mode), then sets each to its bad mode and checks
+// each is judged, with its CIS check and a chmod back to the good bits.
+func checkModeFindings(t *testing.T, h *harness, tr *tree, fs []findings.Finding, cases []modeCase) {
+	t.Helper()
 	for _, c := range cases {
 		if f, ok := find(fs, "file.mode", c.path); ok {
 			t.Errorf("%s at %04o: unexpected finding %q", c.path, c.good, f.Message)
 		}
-	}
-	for _, c := range cases {
 		tr.chmod(c.path, c.bad)
 	}
 	fs = h.scan()
@@ -106,11 +115,7 @@ func TestTLSFilesFromTheRunningDaemon(t *testing.T) {
 	tr.fakeProc(1426, 1, []string{"/usr/sbin/dockerd", "-H", "fd://", "-H", "tcp://0.0.0.0:2376", "--tlsverify",
 		"--tlskey=/srv/tls/server-key.pem"}, []string{"DOCKER_CERT_PATH=/etc/pki/docker"}, 3542)
 	tr.write("/var/run/docker.pid", 0o644, "1426\n")
-	files := []struct {
-		path      string
-		good, bad os.FileMode
-		cisMode   string
-	}{
+	files := []modeCase{
 		{"/etc/pki/docker/ca.pem", 0o444, 0o644, "3.10"},
 		{"/etc/pki/docker/cert.pem", 0o444, 0o464, "3.12"},
 		{"/srv/tls/server-key.pem", 0o400, 0o404, "3.14"},
@@ -126,23 +131,7 @@ func TestTLSFilesFromTheRunningDaemon(t *testing.T) {
 	if f, ok := find(fs, "daemon.tcp_without_tls", "dockerd"); ok {
 		t.Errorf("--tlsverify on the command line not honoured: %s", f.Message)
 	}
-	for _, f := range files {
-		if got, ok := find(fs, "file.mode", f.path); ok {
-			t.Errorf("%s at %04o: unexpected finding %q", f.path, f.good, got.Message)
-		}
-		tr.chmod(f.path, f.bad)
-	}
-	fs = h.scan()
-	for _, f := range files {
-		got, ok := find(fs, "file.mode", f.path)
-		if !ok {
-			t.Errorf("%s at %04o: not judged (open: %v)", f.path, f.bad, rulesOf(fs, f.path))
-			continue
-		}
-		if got.CIS != f.cisMode {
-			t.Errorf("%s: CIS %q, want %q", f.path, got.CIS, f.cisMode)
-		}
-	}
+	checkModeFindings(t, h, tr, fs, files)
 }
 
 // TestBinaryReplacedByRenameIsJudgedAtOnce replaces dockerd the way a
@@ -191,20 +180,14 @@ func TestDaemonJSONCreatedIsJudgedAtOnce(t *testing.T) {
 	if err := os.Rename(tr.local("/etc/docker/.daemon.json.new"), tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
-		return ok
-	}) {
+	if !h.eventuallyOpen(time.Second, "daemon.config_invalid", "dockerd") {
 		t.Fatal("a daemon.json created after the start was not judged within 1s")
 	}
 	// Removing it again is judged too: the finding resolves.
 	if err := os.Remove(tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "daemon.config_invalid", "dockerd")
-		return !ok
-	}) {
+	if !h.eventuallyResolved(time.Second, "daemon.config_invalid", "dockerd") {
 		t.Fatal("removing daemon.json was not judged within 1s")
 	}
 }

@@ -59,6 +59,21 @@ type fileCase struct {
 	setup             func(tr *tree)
 }
 
+// host is a minimal host with the case's setup, a harness on it, and the
+// local name of the case's path (/var/run is a link to /run).
+func (c fileCase) host(t *testing.T) (tr *tree, h *harness, real string) {
+	t.Helper()
+	tr = newTree(t).minimalHost()
+	if c.setup != nil {
+		c.setup(tr)
+	}
+	real = c.path
+	if real == "/var/run/docker.sock" {
+		real = "/run/docker.sock"
+	}
+	return tr, newHarness(t, tr, nil), real
+}
+
 func fileCases() []fileCase {
 	return []fileCase{
 		{path: "/lib/systemd/system/docker.service", good: 0o644, bad: 0o664, cisOwner: "3.1", cisMode: "3.2", owner: "root:root"},
@@ -95,15 +110,7 @@ func withTLS(tr *tree) {
 func TestFileModeRulesPerPath(t *testing.T) {
 	for _, c := range fileCases() {
 		t.Run(c.path, func(t *testing.T) {
-			tr := newTree(t).minimalHost()
-			if c.setup != nil {
-				c.setup(tr)
-			}
-			real := c.path
-			if real == "/var/run/docker.sock" {
-				real = "/run/docker.sock"
-			}
-			h := newHarness(t, tr, nil)
+			tr, h, real := c.host(t)
 			tr.chmod(real, c.good)
 			if f, ok := find(h.scan(), "file.mode", c.path); ok {
 				t.Fatalf("mode %04o: unexpected finding %q", c.good, f.Message)
@@ -130,15 +137,7 @@ func TestFileOwnerRulesPerPath(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, c := range fileCases() {
 		t.Run(c.path, func(t *testing.T) {
-			tr := newTree(t).minimalHost()
-			if c.setup != nil {
-				c.setup(tr)
-			}
-			real := c.path
-			if real == "/var/run/docker.sock" {
-				real = "/run/docker.sock"
-			}
-			h := newHarness(t, tr, nil)
+			tr, h, real := c.host(t)
 			if f, ok := find(h.scan(), "file.owner", c.path); ok {
 				t.Fatalf("compliant owner: unexpected finding %q", f.Message)
 			}

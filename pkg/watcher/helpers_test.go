@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
 )
@@ -205,4 +207,21 @@ func (h *harness) errorCount(reason string) float64 {
 
 func (h *harness) changeCount(path string) float64 {
 	return testutil.ToFloat64(h.src.s.m.changes.WithLabelValues(path))
+}
+
+// eventuallyOpen reports whether rule's finding on subject opens within d.
+func (h *harness) eventuallyOpen(d time.Duration, rule, subject string) bool {
+	return testenv.Eventually(d, func() bool {
+		_, ok := find(h.store.Open(), rule, subject)
+		return ok
+	})
+}
+
+// eventuallyResolved reports whether rule's finding on subject is gone
+// within d.
+func (h *harness) eventuallyResolved(d time.Duration, rule, subject string) bool {
+	return testenv.Eventually(d, func() bool {
+		_, ok := find(h.store.Open(), rule, subject)
+		return !ok
+	})
 }

@@ -28,10 +28,7 @@ func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	if err := os.Rename(tr.local("/etc/docker/.daemon.json.tmp"), tr.local("/etc/docker/daemon.json")); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "daemon.icc_enabled", "dockerd")
-		return ok
-	}) {
+	if !h.eventuallyOpen(time.Second, "daemon.icc_enabled", "dockerd") {
 		t.Fatalf("replacing daemon.json by rename was not judged within 1s")
 	}
 	t.Logf("judged %s after the rename", time.Since(start).Round(time.Millisecond))
@@ -40,10 +37,7 @@ func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
 	}
 	// A chmod on another watched file is judged too.
 	tr.chmod("/etc/default/docker", 0o666)
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "file.mode", "/etc/default/docker")
-		return ok
-	}) {
+	if !h.eventuallyOpen(time.Second, "file.mode", "/etc/default/docker") {
 		t.Fatal("chmod of /etc/default/docker was not judged within 1s")
 	}
 }
@@ -58,10 +52,7 @@ func TestDaemonReloadRejudges(t *testing.T) {
 	}
 	docker.info.LiveRestoreEnabled = false // what /info reports after the reload
 	h.src.DaemonReloaded(nil)
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "daemon.live_restore_off", "dockerd")
-		return ok
-	}) {
+	if !h.eventuallyOpen(time.Second, "daemon.live_restore_off", "dockerd") {
 		t.Fatal("a daemon reload did not re-judge the daemon settings")
 	}
 }
@@ -73,10 +64,7 @@ func TestPeriodicRescanIsTheBackstop(t *testing.T) {
 	h := newHarness(t, tr, nil, func(c *Config) { c.RescanInterval = time.Second; c.Debounce = 10 * time.Second })
 	testenv.RunSource(t, h.src)
 	tr.chmod("/etc/docker/daemon.json", 0o666)
-	if !testenv.Eventually(3*time.Second, func() bool {
-		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
-		return ok
-	}) {
+	if !h.eventuallyOpen(3*time.Second, "file.mode", "/etc/docker/daemon.json") {
 		t.Fatal("the periodic rescan did not judge the change")
 	}
 }
@@ -177,10 +165,7 @@ func TestScanWhileRunning(t *testing.T) {
 	}
 	<-done
 	tr.chmod("/etc/docker/daemon.json", 0o666)
-	if !testenv.Eventually(time.Second, func() bool {
-		_, ok := find(h.store.Open(), "file.mode", "/etc/docker/daemon.json")
-		return ok
-	}) {
+	if !h.eventuallyOpen(time.Second, "file.mode", "/etc/docker/daemon.json") {
 		t.Fatal("final chmod not judged")
 	}
 }

@@ -1,21 +1,18 @@
 package record
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/dockward/dockward/internal/testenv"
 )
 
 func seedLines(f *testing.F) {
 	for _, name := range []string{"../testdata/raw.log", "../testdata/enriched.log"} {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, l := range strings.Split(string(data), "\n") {
+		for _, l := range strings.Split(string(testenv.ReadFile(f, name)), "\n") {
 			f.Add(l)
 		}
 	}
