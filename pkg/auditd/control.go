@@ -22,10 +22,12 @@ const (
 	// ruleChangeWindow gathers rule removals judged together: auditctl -D
 	// removes the rules one by one, milliseconds apart, and is one
 	// tampering, not one per rule. A window closes when one process has
-	// removed nothing for ruleChangeWindow, after maxRuleWindow at most,
-	// or when another process removes a rule.
-	ruleChangeWindow = 100 * time.Millisecond
-	maxRuleWindow    = 500 * time.Millisecond
+	// removed nothing for ruleChangeWindow, after maxRuleWindow at most
+	// (so its line is out within a second), or when another process
+	// removes a rule. The quiet time outlasts file mode's 100 ms polls of
+	// the log, which deliver a burst of records in pieces.
+	ruleChangeWindow = 250 * time.Millisecond
+	maxRuleWindow    = 700 * time.Millisecond
 	// maxQueuedChanges bounds the changes waiting for the control loop.
 	maxQueuedChanges = 1024
 )
