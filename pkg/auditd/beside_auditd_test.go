@@ -157,6 +157,14 @@ func routineBesideAuditd(t *testing.T, mode Mode) {
 	if mode == ModeAuto && l.src.Mode() != ModeMulticast {
 		t.Fatalf("auto chose %s next to auditd, want multicast", l.src.Mode())
 	}
+	// The CIS rules carry no -p: they cover every watched path that exists.
+	if mode == ModeAuto {
+		for _, f := range l.store.Open() {
+			if f.Rule == "audit.watch_missing" {
+				t.Errorf("%s is reported uncovered although a CIS rule without -p watches it: %s", f.Subject.Name, f.Message)
+			}
+		}
+	}
 	routineDockerUse(t, image)
 	l.settle(t, time.Second)
 	for _, w := range l.src.watches {

@@ -616,13 +616,17 @@ func TestCoverageFromKernelRules(t *testing.T) {
 	other := filepath.Join(dir, "other")
 	limited := filepath.Join(dir, "limited")
 	chmodOnly := filepath.Join(dir, "chmod-only")
-	for _, p := range []string{file, other, limited, chmodOnly} {
+	noPerm := filepath.Join(dir, "no-p")      // the CIS benchmark's form: -w PATH -k docker
+	anyTree := filepath.Join(dir, "any-tree") // a dir= rule with no perm field at all
+	for _, p := range []string{file, other, limited, chmodOnly, noPerm} {
 		if err := os.WriteFile(p, nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Mkdir(sub, 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{sub, anyTree} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	auditctlRules := [][]string{
 		{"-a", "always,exit", "-F", "arch=b64", "-F", "path=" + file, "-F", "perm=wa", "-k", "a"},
@@ -632,6 +636,10 @@ func TestCoverageFromKernelRules(t *testing.T) {
 		{"-a", "always,exit", "-F", "arch=b64", "-S", "execve", "-F", "exe=/usr/bin/true", "-C", "uid!=euid", "-k", "e"},
 		// Limited to one syscall: writes through open() are not audited.
 		{"-a", "always,exit", "-F", "arch=b64", "-S", "chmod", "-F", "path=" + chmodOnly, "-F", "perm=wa", "-k", "f"},
+		// Without -p the kernel holds perm=rwxa; without a perm field at
+		// all it reports every syscall. Both cover writes.
+		{"-w", noPerm, "-k", "docker"},
+		{"-a", "always,exit", "-F", "arch=b64", "-F", "dir=" + anyTree, "-k", "g"},
 	}
 	for _, r := range auditctlRules {
 		testenv.Run(t, "auditctl", r...)
@@ -666,16 +674,17 @@ func TestCoverageFromKernelRules(t *testing.T) {
 				i, d.Path, d.Keys, d.Restricted, path, ruleKeys, restricted)
 		}
 	}
-	ws := []rules.Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly}}
+	ws := []rules.Watch{{Path: file}, {Path: filepath.Join(sub, "x")}, {Path: limited}, {Path: other}, {Path: dir}, {Path: chmodOnly},
+		{Path: noPerm}, {Path: filepath.Join(anyTree, "daemon.json")}}
 	cov := rules.CheckCoverage(ws, decoded, func(string) bool { return true })
-	want := []bool{true, true, false, false, false, false}
+	want := []bool{true, true, false, false, false, false, true, true}
 	for i, c := range cov {
 		if c.Covered != want[i] {
 			t.Errorf("%s: covered %v, want %v", c.Watch.Path, c.Covered, want[i])
 		}
 	}
-	if cov[0].ByKey != "a" || cov[1].ByKey != "b" {
-		t.Errorf("covering keys %q %q", cov[0].ByKey, cov[1].ByKey)
+	if cov[0].ByKey != "a" || cov[1].ByKey != "b" || cov[6].ByKey != "docker" || cov[7].ByKey != "g" {
+		t.Errorf("covering keys %q %q %q %q", cov[0].ByKey, cov[1].ByKey, cov[6].ByKey, cov[7].ByKey)
 	}
 }
 

@@ -100,6 +100,35 @@ func watchesByPath(ws []Watch) (pos map[string]int, byPath map[string]Watch) {
 	return pos, byPath
 }
 
+// TestWatchesFollowDockerd: the daemon.json the running dockerd reads by
+// --config-file is watched (under daemon.json's key), and so are the units'
+// drop-in directories in every unit directory that exists, created or not.
+func TestWatchesFollowDockerd(t *testing.T) {
+	cfg, host := watchFixture(t)
+	root := host.Dir()
+	for p, data := range map[string]string{"var/run/docker.pid": "4242\n",
+		"proc/4242/cmdline":      "/usr/sbin/dockerd\x00--config-file\x00/srv/docker/daemon.json\x00",
+		"srv/docker/daemon.json": "{}", "etc/systemd/system/docker.service.d/override.conf": "[Service]\n"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos, byPath := watchesByPath(ResolveWatches(cfg, host))
+	for p, key := range map[string]string{"/srv/docker/daemon.json": "docker_daemon_json", "/etc/docker/daemon.json": "docker_daemon_json",
+		"/etc/systemd/system/docker.service.d": "docker_service", "/usr/lib/systemd/system/docker.service.d": "docker_service",
+		"/etc/systemd/system/docker.socket.d": "docker_socket_unit", "/usr/lib/systemd/system/docker.socket.d": "docker_socket_unit"} {
+		if w, ok := byPath[p]; !ok || w.Key != key {
+			t.Errorf("%s: watch %+v, want key %s; have %v", p, w, key, keys(pos))
+		}
+	}
+	if _, ok := pos["/run/systemd/system/docker.service.d"]; ok {
+		t.Error("a drop-in directory is watched in a unit directory that does not exist")
+	}
+}
+
 func TestResolveWatchesOrderAndBinaries(t *testing.T) {
 	cfg, host := watchFixture(t)
 	ws := ResolveWatches(cfg, host)

@@ -2,6 +2,7 @@ package auditd
 
 import (
 	"path/filepath"
+	"slices"
 
 	"github.com/dockward/dockward/pkg/auditd/rules"
 	"github.com/dockward/dockward/pkg/hostfs"
@@ -51,6 +52,9 @@ type builtinWatch struct {
 	CIS        string
 	Binary     string   // program name to find in hostfs.BinDirs
 	Candidates []string // absolute paths; every existing one is watched
+	// InEveryDir watches every candidate whose directory exists, present
+	// or not: a drop-in directory can be created in any unit directory.
+	InEveryDir bool
 	Expected   []string // default expected writers (program names)
 }
 
@@ -74,6 +78,11 @@ var builtinWatches = []builtinWatch{
 	{Key: "docker_etc", Kind: KindConfig, CIS: "1.1.6", Candidates: []string{"/etc/docker"}},
 	{Key: "docker_service", Kind: KindConfig, CIS: "1.1.7", Candidates: hostfs.UnitPaths("docker.service")},
 	{Key: "docker_socket_unit", Kind: KindConfig, CIS: "1.1.9", Candidates: hostfs.UnitPaths("docker.socket")},
+	// Drop-ins override the units (ExecStart, the daemon's flags), in every
+	// unit directory the host source searches too; they are part of the
+	// unit the benchmark's check names.
+	{Key: "docker_service", Kind: KindConfig, CIS: "1.1.7", Candidates: hostfs.UnitPaths("docker.service.d"), InEveryDir: true},
+	{Key: "docker_socket_unit", Kind: KindConfig, CIS: "1.1.9", Candidates: hostfs.UnitPaths("docker.socket.d"), InEveryDir: true},
 	{Key: "docker_default", Kind: KindConfig, CIS: "1.1.10", Candidates: []string{"/etc/default/docker"}},
 	{Key: "containerd_config", Kind: KindConfig, CIS: "1.1.12", Candidates: []string{"/etc/containerd/config.toml"}},
 	{Key: "docker_sysconfig", Kind: KindConfig, CIS: "1.1.13", Candidates: []string{"/etc/sysconfig/docker"}},
@@ -142,20 +151,23 @@ func ResolveWatches(cfg Config, host hostfs.Root) []Watch {
 			}
 			continue
 		}
+		candidates := b.Candidates
+		if b.Key == "docker_daemon_json" {
+			candidates = daemonJSONCandidates(host, candidates)
+		}
 		found := false
-		for _, c := range b.Candidates {
+		for _, c := range candidates {
 			if p, ok := r.real(c); ok {
 				add(p, b.Key, b.CIS, b.Kind, b.Expected)
 				found = true
+			} else if b.InEveryDir {
+				found = r.addMissing(c, func(p string) { add(p, b.Key, b.CIS, b.Kind, b.Expected) }) || found
 			}
 		}
 		if !found {
 			// Watch the first candidate if its directory exists, so the
 			// file is audited from the moment it is created.
-			c := b.Candidates[0]
-			if dir, ok := r.real(filepath.Dir(c)); ok {
-				add(filepath.Join(dir, filepath.Base(c)), b.Key, b.CIS, b.Kind, b.Expected)
-			}
+			r.addMissing(candidates[0], func(p string) { add(p, b.Key, b.CIS, b.Kind, b.Expected) })
 		}
 	}
 	for _, w := range cfg.Watches {
@@ -163,6 +175,30 @@ func ResolveWatches(cfg Config, host hostfs.Root) []Watch {
 		add(p, w.Key, "", w.Kind, nil)
 	}
 	return orderWatches(out)
+}
+
+// addMissing watches a path that does not exist yet when its directory
+// does, reporting whether it did.
+func (r resolver) addMissing(c string, add func(string)) bool {
+	dir, ok := r.real(filepath.Dir(c))
+	if ok {
+		add(filepath.Join(dir, filepath.Base(c)))
+	}
+	return ok
+}
+
+// daemonJSONCandidates puts the file the running dockerd reads by
+// --config-file first, when it names one: that, not /etc/docker/daemon.json,
+// is its configuration.
+func daemonJSONCandidates(host hostfs.Root, candidates []string) []string {
+	d, err := host.FindDockerd([]string{hostfs.DockerPIDFile}, hostfs.DockerSocket)
+	if err != nil || d == nil {
+		return candidates
+	}
+	if cf := d.ConfigFile(); cf != "" && !slices.Contains(candidates, cf) {
+		return append([]string{cf}, candidates...)
+	}
+	return candidates
 }
 
 // orderWatches puts every path before any watched directory that contains

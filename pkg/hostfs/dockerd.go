@@ -288,3 +288,23 @@ func parseProcAddr(s string) (string, error) {
 	}
 	return net.JoinHostPort(net.IP(raw).String(), strconv.FormatUint(port, 10)), nil
 }
+
+// ConfigFile is the daemon.json the daemon reads by its --config-file flag
+// (the last one given wins, as dockerd's flag parser has it), or "" when
+// it gives none or a relative one.
+func (d *Dockerd) ConfigFile() string {
+	cf := ""
+	for i := 1; i < len(d.Args); i++ {
+		a := d.Args[i]
+		if v, ok := strings.CutPrefix(a, "--config-file="); ok {
+			cf = v
+		} else if a == "--config-file" && i+1 < len(d.Args) {
+			i++
+			cf = d.Args[i]
+		}
+	}
+	if !path.IsAbs(cf) {
+		return ""
+	}
+	return path.Clean(cf)
+}

@@ -106,3 +106,22 @@ func TestParseProcAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestDockerdConfigFile(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"/usr/sbin/dockerd", "-H", "fd://"}, ""},
+		{[]string{"/usr/sbin/dockerd", "--config-file", "/srv/docker/daemon.json"}, "/srv/docker/daemon.json"},
+		{[]string{"dockerd", "--config-file=/a.json", "--debug", "--config-file=/srv//b.json"}, "/srv/b.json"},
+		{[]string{"dockerd", "--config-file", "relative.json"}, ""},
+		{[]string{"dockerd", "--config-file"}, ""},
+		{[]string{"/etc/dockerd-wrapper", "--config-file-not=/x"}, ""},
+	} {
+		d := &Dockerd{Args: c.args}
+		if got := d.ConfigFile(); got != c.want {
+			t.Errorf("%q: ConfigFile() = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
