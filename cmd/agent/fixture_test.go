@@ -20,7 +20,8 @@ import (
 )
 
 // fakeEngine is a fake Docker Engine API server: GET /_ping, /info, the
-// container list and inspect, the bridge network and an event stream that
+// container list, inspect and top, the bridge network, an empty image and
+// network list, and an event stream that
 // sends the recorded events and then stays open and quiet. The info can be
 // changed as a daemon reload would.
 type fakeEngine struct {
@@ -76,6 +77,10 @@ func (e *fakeEngine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		e.found(rw, e.containers[strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json")])
 	case p == "/networks/bridge":
 		e.found(rw, e.bridge)
+	case p == "/images/json", p == "/networks": // no local images, no swarm networks
+		_, _ = rw.Write([]byte("[]"))
+	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/top"):
+		_, _ = rw.Write([]byte(`{"Titles":["UID","PID","PPID","C","STIME","TTY","TIME","CMD"],"Processes":[]}`))
 	default:
 		e.found(rw, nil)
 	}

@@ -24,10 +24,13 @@ func buildContainers(w *wiring, cfg Config, b sourceBase) (findings.Source, erro
 		Sink:           b.sink,
 		Engine:         containers.NewEngine(docker),
 		OnDaemonReload: w.DaemonReloaded,
+		HostRoot:       cfg.hostRoot(), // for /proc and dockerd's sockets
+
 	})
 	if err != nil {
 		return nil, err
 	}
 	w.SetContainerName(src.NameOf)
+	w.SetObserver(containers.Name, src.Observations)
 	return src, nil
 }

@@ -29,10 +29,7 @@ func KernelAuditLockFile() string {
 // kernelAuditWait is how long a test waits for another to release the lock.
 const kernelAuditWait = 8 * time.Minute
 
-var kernelAudit struct {
-	mu     sync.Mutex
-	holder string // the test of this process that holds the lock, "" if none
-}
+var kernelAudit testLock
 
 // LockKernelAudit takes the kernel audit lock for the rest of t (released
 // by t's cleanup, after every cleanup registered later, so an agent the test
@@ -42,33 +39,44 @@ var kernelAudit struct {
 // kernelAuditWait, naming the holder.
 func LockKernelAudit(t testing.TB) {
 	t.Helper()
-	kernelAudit.mu.Lock()
-	holder := kernelAudit.holder
-	kernelAudit.mu.Unlock()
+	kernelAudit.take(t, KernelAuditLockFile(), "kernel audit", kernelAuditWait)
+}
+
+// testLock is one cross-process test lock: an flock on a file that names
+// its holder, shared by the holder's subtests (and a no-op for the holder).
+type testLock struct {
+	mu     sync.Mutex
+	holder string // the test of this process that holds the lock, "" if none
+}
+
+func (l *testLock) take(t testing.TB, path, what string, wait time.Duration) {
+	t.Helper()
+	l.mu.Lock()
+	holder := l.holder
+	l.mu.Unlock()
 	if holder != "" && (t.Name() == holder || strings.HasPrefix(t.Name(), holder+"/")) {
 		return
 	}
-	path := KernelAuditLockFile()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		t.Fatalf("opening the kernel audit test lock %s: %v", path, err)
+		t.Fatalf("opening the %s test lock %s: %v", what, path, err)
 	}
-	if err := flockWithin(f, kernelAuditWait, func() {
-		t.Logf("waiting for the kernel audit test lock %s, held by %s", path, lockHolder(path))
+	if err := flockWithin(f, wait, func() {
+		t.Logf("waiting for the %s test lock %s, held by %s", what, path, lockHolder(path))
 	}); err != nil {
 		f.Close()
-		t.Fatalf("the kernel audit test lock %s: %v (held by %s)", path, err, lockHolder(path))
+		t.Fatalf("the %s test lock %s: %v (held by %s)", what, path, err, lockHolder(path))
 	}
 	// Who holds it, for the message of whoever waits next.
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s), test %s\n", os.Getpid(), filepath.Base(os.Args[0]), t.Name())), 0)
-	kernelAudit.mu.Lock()
-	kernelAudit.holder = t.Name()
-	kernelAudit.mu.Unlock()
+	l.mu.Lock()
+	l.holder = t.Name()
+	l.mu.Unlock()
 	t.Cleanup(func() {
-		kernelAudit.mu.Lock()
-		kernelAudit.holder = ""
-		kernelAudit.mu.Unlock()
+		l.mu.Lock()
+		l.holder = ""
+		l.mu.Unlock()
 		_ = f.Truncate(0)
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()

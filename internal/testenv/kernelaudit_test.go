@@ -7,14 +7,18 @@ import (
 
 // flockFree reports whether another process could take the lock now
 // (util-linux flock -n exits 1 when it is held).
-func flockFree(t *testing.T, flock string) bool {
+func flockFree(t *testing.T, flock string, path ...string) bool {
 	t.Helper()
-	err := exec.Command(flock, "-n", KernelAuditLockFile(), "true").Run()
+	p := KernelAuditLockFile()
+	if len(path) > 0 {
+		p = path[0]
+	}
+	err := exec.Command(flock, "-n", p, "true").Run()
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
 		return false
 	}
 	if err != nil {
-		t.Fatalf("flock -n %s: %v", KernelAuditLockFile(), err)
+		t.Fatalf("flock -n %s: %v", p, err)
 	}
 	return true
 }
@@ -38,5 +42,21 @@ func TestKernelAuditLockHoldsAcrossProcesses(t *testing.T) {
 	})
 	if !Eventually(kernelAuditWait, func() bool { return flockFree(t, flock) }) {
 		t.Fatal("the kernel audit lock is still held after the test that took it ended")
+	}
+}
+
+// The swarm lock is the same kind of lock on its own file: held across
+// processes while a test has it, free once the test ends.
+func TestSwarmLockHoldsAcrossProcesses(t *testing.T) {
+	flock := RequireCommand(t, "flock")
+	free := func() bool { return flockFree(t, flock, SwarmLockFile) }
+	t.Run("held", func(t *testing.T) {
+		LockSwarm(t)
+		if free() {
+			t.Fatal("another process took the swarm lock while a test held it")
+		}
+	})
+	if !free() {
+		t.Fatal("the swarm lock is still held after the test that took it ended")
 	}
 }

@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "removing benchmark containers:", err)
 		}
 	}
+	removeScanSet()
 	os.Exit(code)
 }
 

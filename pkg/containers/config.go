@@ -2,6 +2,7 @@ package containers
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dockward/dockward/pkg/findings"
@@ -21,6 +22,14 @@ type Config struct {
 	// RequestTimeout bounds each list, inspect and info call (not the event
 	// stream, which is meant to stay open).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// RescanInterval is how often the whole inventory (containers and their
+	// processes, images, swarm) is judged again while the event stream is
+	// up: a process started inside a container, or a swarm joined or left,
+	// has no event of its own.
+	RescanInterval time.Duration `yaml:"rescan_interval"`
+	// AllowedPorts are the ports containers may publish (CIS 5.9); every
+	// other published port is reported.
+	AllowedPorts []PortAllowance `yaml:"allowed_ports"`
 }
 
 // DefaultConfig is the built-in default.
@@ -31,6 +40,7 @@ func DefaultConfig() Config {
 		ReconnectBackoff:     500 * time.Millisecond,
 		ReconnectBackoffMax:  30 * time.Second,
 		RequestTimeout:       30 * time.Second,
+		RescanInterval:       5 * time.Minute,
 	}
 }
 
@@ -49,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.RescanInterval == 0 {
+		c.RescanInterval = d.RescanInterval
 	}
 	return c
 }
@@ -69,6 +82,14 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, findings.ConfigErrorf(Name+".request_timeout", "%s must be positive", c.RequestTimeout))
+	}
+	if c.RescanInterval < time.Second {
+		errs = append(errs, findings.ConfigErrorf(Name+".rescan_interval", "%s is too short, want at least 1s", c.RescanInterval))
+	}
+	for i, a := range c.AllowedPorts {
+		if err := a.validate(); err != nil {
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.allowed_ports[%d]", Name, i), "%w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

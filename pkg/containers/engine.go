@@ -23,6 +23,12 @@ type Engine interface {
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
 	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+	ContainerTop(ctx context.Context, id string, options client.ContainerTopOptions) (client.ContainerTopResult, error)
+	ImageList(ctx context.Context, options client.ImageListOptions) (client.ImageListResult, error)
+	ImageInspect(ctx context.Context, id string, options ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageHistory(ctx context.Context, id string, options ...client.ImageHistoryOption) (client.ImageHistoryResult, error)
+	SwarmInspect(ctx context.Context, options client.SwarmInspectOptions) (client.SwarmInspectResult, error)
+	NetworkList(ctx context.Context, options client.NetworkListOptions) (client.NetworkListResult, error)
 	// ExecProcess returns GET /exec/{id}/json in full.
 	ExecProcess(ctx context.Context, execID string) (container.ExecInspectResponse, error)
 }

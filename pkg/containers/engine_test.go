@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 // plantedSecret is an env value that must never leave the process.
@@ -23,12 +25,19 @@ const plantedSecret = "dw-planted-Secr3t-value-7d1e"
 // not the agent, writes) and removes it at cleanup.
 func dockerCreate(t testing.TB, args ...string) string {
 	t.Helper()
-	img := testenv.RequireBusyboxImage(t)
 	full := append([]string{"create", "--label", "dockward.test=1"}, args...)
-	full = append(full, img, "sleep", "600")
+	full = append(full, busyboxID(t), "sleep", "600")
 	id := strings.TrimSpace(testenv.Run(t, "docker", full...))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	return id
+}
+
+// busyboxID is the test image's ID: containers created from it are
+// pinned to one image (no container.image_not_pinned).
+func busyboxID(t testing.TB) string {
+	t.Helper()
+	img := testenv.RequireBusyboxImage(t)
+	return strings.TrimSpace(testenv.Run(t, "docker", "image", "inspect", "-f", "{{.Id}}", img))
 }
 
 // eventLog records the events the source handled, per container and action.
@@ -55,10 +64,15 @@ func (l *eventLog) count(id, action string) int {
 
 func startBehindProxy(t *testing.T) (*harness, *readOnlyProxy, *eventLog) {
 	t.Helper()
+	return startBehindProxyWith(t, fastConfig())
+}
+
+func startBehindProxyWith(t *testing.T, cfg Config) (*harness, *readOnlyProxy, *eventLog) {
+	t.Helper()
 	testenv.RequireDocker(t)
 	testenv.RequireBusyboxImage(t)
 	p := newReadOnlyProxy(t, testenv.DockerSocket())
-	h := newHarness(t, NewEngine(p.client()), fastConfig(), nil)
+	h := newHarness(t, NewEngine(p.client()), cfg, nil)
 	el := &eventLog{}
 	h.src.handled = el.record
 	h.run(t)
@@ -71,6 +85,7 @@ func startBehindProxy(t *testing.T) (*harness, *readOnlyProxy, *eventLog) {
 
 type ruleCase struct {
 	name    string
+	image   string // the reference to create from; empty: the test image's ID
 	args    []string
 	present map[string]string // rule -> severity
 	absent  []string
@@ -78,8 +93,9 @@ type ruleCase struct {
 }
 
 // engineRuleCases are containers to create, one per rule and ones that
-// must not trigger it; tmp is a harmless host directory to mount.
-func engineRuleCases(tmp string) []ruleCase {
+// must not trigger it; tmp is a harmless host directory to mount, tagged a
+// tag of the test image (created from its ID unless a case says so).
+func engineRuleCases(tmp, tagged string) []ruleCase {
 	hardened := []string{"--network", "none", "--read-only", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "100",
 		"--user", "1000:1000", "--security-opt", "no-new-privileges=true", "--health-cmd", "true", "--cap-drop", "ALL"}
 	with := func(extra ...string) []string { return append(append([]string{}, hardened...), extra...) }
@@ -118,8 +134,19 @@ func engineRuleCases(tmp string) []ruleCase {
 		{name: "device", args: with("--device", "/dev/null:/dev/xnull"), present: map[string]string{"container.host_devices": "medium"}, exact: true},
 		{name: "propagation", args: with("-v", tmp+":/data:rshared"), present: map[string]string{"container.shared_propagation": "medium"}, exact: true},
 		{name: "ports", args: append(with()[2:], "--network", "bridge", "-p", "80:80", "-p", "127.0.0.1:8080:8080"), present: map[string]string{
-			"container.privileged_port": "low", "container.port_all_interfaces": "info"}, exact: true},
-		{name: "ports-local-high", args: append(with()[2:], "--network", "bridge", "-p", "127.0.0.1:8080:8080"), present: map[string]string{}, exact: true},
+			"container.privileged_port": "low", "container.port_all_interfaces": "info", "container.default_bridge": "info",
+			"container.published_ports": "info"}, exact: true},
+		{name: "ports-local-high", args: append(with()[2:], "--network", "bridge", "-p", "127.0.0.1:8080:8080"), present: map[string]string{
+			"container.default_bridge": "info", "container.published_ports": "info"}, exact: true},
+		// The allow list covers 8080 for this name: only the bridge is left.
+		{name: "ports-allowed", args: append(with()[2:], "--network", "bridge", "-p", "127.0.0.1:8080:8080"), present: map[string]string{
+			"container.default_bridge": "info"}, exact: true},
+		{name: "default-bridge", args: append(with()[2:], "--network", "bridge"), present: map[string]string{"container.default_bridge": "info"}, exact: true},
+		{name: "ulimits", args: with("--ulimit", "nofile=1024:2048"), present: map[string]string{"container.ulimits_override": "info"}, exact: true},
+		// This host's dockerd has no SELinux support: a disabled label is not a finding.
+		{name: "selinux-no-host-support", args: with("--security-opt", "label=disable"), present: map[string]string{}, exact: true},
+		{name: "image-latest", image: testenv.BusyboxImage, args: hardened, present: map[string]string{"container.image_not_pinned": "info"}, exact: true},
+		{name: "image-tag", image: tagged, args: hardened, present: map[string]string{"container.image_not_pinned": "info"}, exact: true},
 		{name: "restart", args: with("--restart", "on-failure:10"), present: map[string]string{"container.restart_retries": "info"}, exact: true},
 		{name: "restart-ok", args: with("--restart", "on-failure:3"), present: map[string]string{}, exact: true},
 		{name: "cgroup-parent", args: with("--cgroup-parent", "/dwtest"), present: map[string]string{"container.cgroup_parent": "low"}, exact: true},
@@ -132,6 +159,7 @@ func engineRuleCases(tmp string) []ruleCase {
 // the test ends, and returns their IDs in case order.
 func createCases(t *testing.T, cases []ruleCase) []string {
 	t.Helper()
+	imageID := busyboxID(t)
 	ids := make([]string, len(cases))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -141,7 +169,7 @@ func createCases(t *testing.T, cases []ruleCase) []string {
 		go func() {
 			defer wg.Done()
 			full := append([]string{"create", "--label", "dockward.test=1", "--name", fmt.Sprintf("dwtest-%s-%d", c.name, os.Getpid())}, c.args...)
-			full = append(full, testenv.BusyboxImage, "sleep", "600")
+			full = append(full, orDefault(c.image, imageID), "sleep", "600")
 			out, err := exec.Command("docker", full...).CombinedOutput()
 			mu.Lock()
 			defer mu.Unlock()
@@ -194,8 +222,13 @@ func (c ruleCase) mismatch(h *harness, id string) string {
 // refuses any non-read request, and checks each judgement from the event
 // stream: judged at create, never started.
 func TestEngineRulesBehindReadOnlyProxy(t *testing.T) {
-	h, p, _ := startBehindProxy(t)
-	cases := engineRuleCases(t.TempDir())
+	cfg := fastConfig()
+	cfg.AllowedPorts = []PortAllowance{{Container: "dwtest-ports-allowed-*", Ports: []string{"8080/tcp"}}}
+	h, p, _ := startBehindProxyWith(t, cfg)
+	tagged := "dockward-test-busybox:cis-" + strconv.Itoa(os.Getpid())
+	testenv.Run(t, "docker", "tag", testenv.BusyboxImage, tagged)
+	t.Cleanup(func() { exec.Command("docker", "rmi", tagged).Run() })
+	cases := engineRuleCases(t.TempDir(), tagged)
 	ids := createCases(t, cases)
 	idOf := func(name string) string {
 		for i, c := range cases {
@@ -275,19 +308,28 @@ func TestEngineExecEvents(t *testing.T) {
 	id := strings.TrimSpace(testenv.Run(t, "docker", "run", "-d", "--label", "dockward.test=1", "--network", "none", img, "sleep", "600"))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	testenv.WaitFor(t, 10*time.Second, "running container judged", func() bool { return h.src.stateCounts()["running"] > 0 && h.findingCount(id) > 0 })
+	if o := h.src.Observations(); o["5.23"].Status != findings.StatusPass || o["5.24"].Status != findings.StatusPass {
+		t.Errorf("before any exec: 5.23 %+v, 5.24 %+v; want pass", o["5.23"], o["5.24"])
+	}
 	// Deltas: other tests on this engine may exec at the same time; the
 	// log lines below are matched to this container exactly.
-	beforeFalse := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false"))
-	beforeTrue := testutil.ToFloat64(h.src.m.execs.WithLabelValues("true"))
-	testenv.Run(t, "docker", "exec", "-u", "1000", id, "echo", "hello")
+	count := func(privileged, root string) float64 {
+		return testutil.ToFloat64(h.src.m.execs.WithLabelValues(privileged, root))
+	}
+	beforeUser, beforeRoot, beforePriv := count("false", "false"), count("false", "true"), count("true", "true")
+	testenv.Run(t, "docker", "exec", "-t", "-u", "1000", id, "echo", "hello")
+	testenv.Run(t, "docker", "exec", id, "true") // as the container's user: root
 	// A privileged exec is reported even though this sandbox cannot start it.
 	exec.Command("docker", "exec", "--privileged", id, "id").Run()
-	testenv.WaitFor(t, 10*time.Second, "exec_start events", func() bool { return el.count(id, "exec_start") == 2 })
-	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) - beforeFalse; got < 1 {
-		t.Errorf("unprivileged execs counted %v, want at least this test's 1", got)
+	testenv.WaitFor(t, 10*time.Second, "exec_start events", func() bool { return el.count(id, "exec_start") == 3 })
+	for what, got := range map[string]float64{"as user 1000": count("false", "false") - beforeUser,
+		"as root": count("false", "true") - beforeRoot, "privileged as root": count("true", "true") - beforePriv} {
+		if got < 1 {
+			t.Errorf("execs %s counted %v, want at least this test's 1", what, got)
+		}
 	}
-	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("true")) - beforeTrue; got < 1 {
-		t.Errorf("privileged execs counted %v, want at least this test's 1", got)
+	if o := h.src.Observations(); o["5.23"].Status != findings.StatusInfo || o["5.24"].Status != findings.StatusInfo {
+		t.Errorf("after privileged and root execs: 5.23 %+v, 5.24 %+v; want info", o["5.23"], o["5.24"])
 	}
 	var users []string
 	for _, l := range h.logs.lines(t) {
@@ -298,11 +340,12 @@ func TestEngineExecEvents(t *testing.T) {
 		if ctr["id"] != id[:12] {
 			continue
 		}
-		users = append(users, fmt.Sprintf("%v/%v/%v", l["user"], l["command"], l["privileged"]))
+		users = append(users, fmt.Sprintf("%v/%v/%v/root=%v/tty=%v", l["user"], l["command"], l["privileged"], l["root"], l["tty"]))
 	}
-	want := "1000/echo hello/false"
-	if len(users) != 2 || users[0] != want || !strings.HasSuffix(users[1], "/id/true") {
-		t.Errorf("exec log lines = %v, want [%s .../id/true]", users, want)
+	want := []string{"1000/echo hello/false/root=false/tty=true", "(container default)/true/false/root=true/tty=false",
+		"(container default)/id/true/root=true/tty=false"}
+	if strings.Join(users, " ") != strings.Join(want, " ") {
+		t.Errorf("exec log lines = %v, want %v", users, want)
 	}
 }
 
@@ -356,7 +399,7 @@ func TestEngineFaultReconnect(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, f := range h.store.Open() {
-		k := f.Rule + "/" + f.Subject.ContainerID
+		k := f.Rule + "/" + string(f.Subject.Kind) + "/" + f.Subject.ContainerID + f.Subject.ImageID + "/" + f.Subject.Name
 		if seen[k] {
 			t.Errorf("duplicate finding %s", k)
 		}

@@ -80,13 +80,13 @@ func TestFakeEventsDuringOutageAreReplayedOnce(t *testing.T) {
 	f.start()
 	testenv.WaitFor(t, 5*time.Second, "docker_up 1", func() bool { return testutil.ToFloat64(h.src.m.up) == 1 })
 	testenv.WaitFor(t, 5*time.Second, "exec replayed", func() bool {
-		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) == 1
+		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("false", "true")) == 1
 	})
 	time.Sleep(100 * time.Millisecond)
 	if got := testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "start")); got != 1 {
 		t.Errorf("the start event at the resume point (%d) was handled %v times, want once", before.TimeNano, got)
 	}
-	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")); got != 1 {
+	if got := testutil.ToFloat64(h.src.m.execs.WithLabelValues("false", "true")); got != 1 {
 		t.Errorf("exec counted %v times", got)
 	}
 	if got := testutil.ToFloat64(h.src.m.reconnects); got != 1 {

@@ -43,28 +43,34 @@ func (s *Source) execStarted(ctx context.Context, ev events.Message) {
 		cancel()
 		ok = inspectErr == nil
 	}
-	privileged := "unknown"
+	id := ev.Actor.ID
+	info, knownContainer := s.infoOf(id)
+	privileged, root, tty := "unknown", "unknown", "unknown"
 	var user, command string
 	if ok && details.ProcessConfig != nil {
 		pc := details.ProcessConfig
 		privileged = strconv.FormatBool(pc.Privileged != nil && *pc.Privileged)
-		user = pc.User
+		user, tty = pc.User, strconv.FormatBool(pc.Tty)
 		command = strings.TrimSpace(strings.Join(append([]string{pc.Entrypoint}, pc.Arguments...), " "))
+		// Without --user the exec runs as the container's own user.
+		if user != "" || knownContainer {
+			root = strconv.FormatBool(isRootUser(orDefault(user, info.user)))
+		}
 	}
 	if command == "" {
 		// The event's action carries the command after "exec_start: ".
 		_, command, _ = strings.Cut(string(ev.Action), ": ")
 	}
-	s.m.execs.WithLabelValues(privileged).Inc()
+	s.m.execs.WithLabelValues(privileged, root).Inc()
 
-	id := ev.Actor.ID
-	name, _ := s.NameOf(id)
+	name := info.name
 	if name == "" {
 		name = ev.Actor.Attributes["name"]
 	}
 	image := ev.Actor.Attributes["image"]
+	s.noteExec(privileged == "true", root == "true", name)
 	level := zapcore.InfoLevel
-	if privileged == "true" {
+	if privileged == "true" || root == "true" {
 		level = zapcore.WarnLevel
 	}
 	fields := []zap.Field{
@@ -73,6 +79,8 @@ func (s *Source) execStarted(ctx context.Context, ev events.Message) {
 		zap.String("user", orDefault(user, "(container default)")),
 		zap.String("command", command),
 		zap.String("privileged", privileged),
+		zap.String("root", root),
+		zap.String("tty", tty),
 	}
 	if inspectErr != nil {
 		fields = append(fields, zap.NamedError("exec_inspect_error", inspectErr))

@@ -17,6 +17,9 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -35,6 +38,11 @@ type fakeEngine struct {
 
 	mu          sync.Mutex
 	containers  map[string]container.InspectResponse
+	images      map[string]fakeImage
+	top         map[string][][]string // container ID -> ps -ef rows
+	swarm       swarm.Info            // GET /info's Swarm
+	autolock    bool                  // GET /swarm's AutoLockManagers
+	networks    []network.Summary
 	execs       map[string]container.ExecInspectResponse
 	security    []string
 	buffered    []fakeLine
@@ -44,6 +52,12 @@ type fakeEngine struct {
 	// override, set before start, answers a request itself when it
 	// returns true.
 	override func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// fakeImage is what the fake answers for one image.
+type fakeImage struct {
+	inspect image.InspectResponse
+	history []image.HistoryResponseItem
 }
 
 type fakeLine struct {
@@ -59,6 +73,7 @@ func newFakeEngine(t testing.TB) *fakeEngine {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	f := &fakeEngine{t: t, path: filepath.Join(dir, "docker.sock"),
 		containers: map[string]container.InspectResponse{}, execs: map[string]container.ExecInspectResponse{},
+		images:   map[string]fakeImage{},
 		security: []string{"name=seccomp,profile=default"}, subscribers: map[chan []byte]bool{}}
 	return f
 }
@@ -117,7 +132,10 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		sec := f.security
 		f.mu.Unlock()
-		writeJSON(w, map[string]any{"SecurityOptions": sec, "SystemTime": time.Now().Format(time.RFC3339Nano)})
+		f.mu.Lock()
+		sw := f.swarm
+		f.mu.Unlock()
+		writeJSON(w, map[string]any{"SecurityOptions": sec, "SystemTime": time.Now().Format(time.RFC3339Nano), "Swarm": sw})
 	case p == "/containers/json":
 		f.mu.Lock()
 		var list []map[string]string
@@ -132,6 +150,54 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		serveByID(w, &f.mu, f.execs, strings.TrimSuffix(strings.TrimPrefix(p, "/exec/"), "/json"), "exec instance")
 	case p == "/events":
 		f.events(w, r)
+	default:
+		f.serveMore(w, r, p)
+	}
+}
+
+// serveMore answers the image, process, swarm and network calls: images
+// from f.images, the rest as on an engine outside a swarm.
+func (f *fakeEngine) serveMore(w http.ResponseWriter, r *http.Request, p string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case p == "/images/json":
+		list := []map[string]any{}
+		for id := range f.images {
+			list = append(list, map[string]any{"Id": id, "Containers": -1})
+		}
+		writeJSON(w, list)
+	case strings.HasPrefix(p, "/images/") && strings.HasSuffix(p, "/json"):
+		if img, ok := f.images[strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/json")]; ok {
+			writeJSON(w, img.inspect)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		writeJSON(w, map[string]string{"message": "No such image"})
+	case strings.HasPrefix(p, "/images/") && strings.HasSuffix(p, "/history"):
+		if img, ok := f.images[strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/history")]; ok {
+			writeJSON(w, img.history)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		writeJSON(w, map[string]string{"message": "No such image"})
+	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/top"):
+		rows := f.top[strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/top")]
+		if rows == nil {
+			rows = [][]string{}
+		}
+		writeJSON(w, map[string]any{"Titles": []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}, "Processes": rows})
+	case p == "/networks":
+		nets := f.networks
+		if nets == nil {
+			nets = []network.Summary{}
+		}
+		writeJSON(w, nets)
+	case p == "/swarm" && f.swarm.ControlAvailable:
+		writeJSON(w, map[string]any{"ID": "fake", "Spec": map[string]any{"EncryptionConfig": map[string]bool{"AutoLockManagers": f.autolock}}})
+	case p == "/swarm":
+		w.WriteHeader(http.StatusServiceUnavailable)
+		writeJSON(w, map[string]string{"message": "This node is not a swarm manager."})
 	default:
 		http.NotFound(w, r)
 	}

@@ -78,7 +78,9 @@ func TestFakeReinventoryReconcilesAfterReconnect(t *testing.T) {
 
 	testenv.WaitFor(t, 5*time.Second, "reconciled after reconnect", func() bool {
 		_, known := h.src.NameOf(gone.ID)
-		return h.findingCount(gone.ID) == 0 && !known && h.rules(came.ID)["container.privileged"] == "critical"
+		// Connected again once images and the swarm are judged too.
+		return h.findingCount(gone.ID) == 0 && !known && h.rules(came.ID)["container.privileged"] == "critical" &&
+			testutil.ToFloat64(h.src.m.up) == 1
 	})
 	if got := testutil.ToFloat64(h.src.m.reconnects); got != 1 {
 		t.Errorf("reconnects = %v, want 1", got)

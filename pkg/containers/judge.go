@@ -25,6 +25,9 @@ type HostFacts struct {
 	UsernsRemap bool
 	// NoNewPrivileges is the daemon default (daemon.json no-new-privileges).
 	NoNewPrivileges bool
+	// SELinux is true when dockerd runs with SELinux support (selinux-enabled);
+	// without it a disabled label means nothing.
+	SELinux bool
 }
 
 // hostFactsFrom reads the facts from GET /info's SecurityOptions.
@@ -33,6 +36,7 @@ func hostFactsFrom(info *dockerinfo.Info) HostFacts {
 	_, h.AppArmor = info.SecurityOption("apparmor")
 	_, h.UsernsRemap = info.SecurityOption("userns")
 	_, h.NoNewPrivileges = info.SecurityOption("no-new-privileges")
+	_, h.SELinux = info.SecurityOption("selinux")
 	return h
 }
 
@@ -51,9 +55,10 @@ var socketPaths = []string{
 }
 
 // Judge returns every finding for one container inspect. It is a pure
-// function of the inspect and the host facts, so the same container always
-// yields the same findings whatever event triggered the judgement.
-func Judge(c container.InspectResponse, host HostFacts) []findings.Finding {
+// function of the inspect, the host facts and the ports allowed to be
+// published, so the same container always yields the same findings whatever
+// event triggered the judgement.
+func Judge(c container.InspectResponse, host HostFacts, allowed ...PortAllowance) []findings.Finding {
 	cfg := c.Config
 	if cfg == nil {
 		cfg = &container.Config{}
@@ -91,6 +96,8 @@ func Judge(c container.InspectResponse, host HostFacts) []findings.Finding {
 		j.add("container.host_devices", "host devices are mapped into the container", "devices", strings.Join(devs, ","))
 	}
 	j.ports(hc)
+	j.publishedPorts(hc, cfg.ExposedPorts, allowed)
+	j.runtimeOptions(c, hc)
 	if hc.RestartPolicy.Name == container.RestartPolicyOnFailure && hc.RestartPolicy.MaximumRetryCount > 5 {
 		j.add("container.restart_retries", "on-failure restart policy retries more than 5 times",
 			"maximum_retry_count", strconv.Itoa(hc.RestartPolicy.MaximumRetryCount))
@@ -258,9 +265,29 @@ func (j *judgement) securityOpts(opts []string, appArmorProfile string, host Hos
 	if host.AppArmor && apparmor == "unconfined" {
 		j.add("container.apparmor_unconfined", "container runs without an AppArmor profile")
 	}
+	if host.SELinux {
+		if opt, ok := disablesSELinux(opts); ok {
+			j.add("container.selinux_disabled", "container runs without SELinux separation ("+opt+")", "security_opt", opt)
+		}
+	}
 	if !nnp {
 		j.add("container.no_new_privileges", "no-new-privileges is not set", "set_by", nnpSource)
 	}
+}
+
+// disablesSELinux finds the option that turns SELinux labelling off:
+// label=disable, or the unconfined spc_t type, in either option form.
+func disablesSELinux(opts []string) (string, bool) {
+	for _, o := range opts {
+		k, v := securityOpt(o)
+		if k != "label" {
+			continue
+		}
+		if lk, lv := securityOpt(v); v == "disable" || (lk == "type" && lv == "spc_t") {
+			return o, true
+		}
+	}
+	return "", false
 }
 
 func (j *judgement) limits(hc *container.HostConfig) {

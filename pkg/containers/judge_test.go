@@ -47,6 +47,7 @@ var unhardened = map[string]string{
 	"container.runs_as_root":      "medium",
 	"container.writable_rootfs":   "low",
 	"container.no_healthcheck":    "info",
+	"container.image_not_pinned":  "info", // every recorded inspect names its image by a tag
 }
 
 // webFindings are api-current/web.json's findings on a host without AppArmor.
@@ -57,6 +58,9 @@ var webFindings = map[string]string{
 	"container.privileged_port":      "low",
 	"container.port_all_interfaces":  "info",
 	"container.secret_in_env":        "high",
+	"container.image_not_pinned":     "info", // registry.example/web:1.4: a tag only
+	"container.default_bridge":       "info",
+	"container.published_ports":      "info", // no allow list
 }
 
 // withRules is base plus extra, less the rules in without.
@@ -73,7 +77,8 @@ func withRules(base, extra map[string]string, without ...string) map[string]stri
 	return out
 }
 
-var publishedPorts = map[string]string{"container.privileged_port": "low", "container.port_all_interfaces": "info"}
+var publishedPorts = map[string]string{"container.privileged_port": "low", "container.port_all_interfaces": "info",
+	"container.default_bridge": "info", "container.published_ports": "info"}
 
 // recordedCases are inspect JSON recorded from this machine's engine (API
 // 1.41) and a current-API payload, with the findings each must give.
@@ -82,7 +87,7 @@ var recordedCases = []struct {
 	host HostFacts
 	want map[string]string
 }{
-	{"api-1.41/hardened.json", HostFacts{}, map[string]string{}},
+	{"api-1.41/hardened.json", HostFacts{}, map[string]string{"container.image_not_pinned": "info"}},
 	{"api-1.41/risky.json", HostFacts{}, withRules(unhardened, map[string]string{
 		"container.docker_socket_mount":  "critical",
 		"container.sensitive_mount":      "medium", // "/" read-only; /tmp/dwrec at /usr is not sensitive
@@ -383,7 +388,7 @@ func FuzzJudge(f *testing.F) {
 				c.Config.Env[i] = name + "=" + marker + value
 			}
 		}
-		judged := Judge(c, HostFacts{AppArmor: true})
+		judged := Judge(c, HostFacts{AppArmor: true, SELinux: true}, PortAllowance{Container: "*", Ports: []string{"80"}})
 		if err := findings.CheckKinds(judged); err != nil {
 			t.Fatal(err)
 		}

@@ -21,9 +21,10 @@ var knownActions = setOf("create", "start", "restart", "stop", "checkpoint", "pa
 	"prune", "delete", "enable", "disable", "connect", "disconnect", "reload", "mount", "unmount",
 	"exec_create", "exec_start", "exec_die", "exec_detach", "health_status")
 
-// Privileged label values of dockward_container_execs_total. "unknown" is
-// used only when dockerd no longer knows the exec by the time it is read.
-var execPrivilegedValues = []string{"true", "false", "unknown"}
+// Label values of dockward_container_execs_total's privileged and root.
+// "unknown" is used only when dockerd no longer knows the exec by the time
+// it is read (or, for root, the container's own user is unknown).
+var execFlagValues = []string{"true", "false", "unknown"}
 
 type metrics struct {
 	up         prometheus.Gauge
@@ -34,9 +35,10 @@ type metrics struct {
 	inspectErr prometheus.Counter
 	inventory  prometheus.Gauge
 	states     *stateCollector
+	images     *imageCollector
 }
 
-func newMetrics(states func() map[string]int) *metrics {
+func newMetrics(states func() map[string]int, images func() (total, unused int)) *metrics {
 	m := &metrics{
 		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_docker_up",
 			Help: "1 while the Docker event stream is connected, 0 while the agent is retrying."}),
@@ -48,22 +50,29 @@ func newMetrics(states func() map[string]int) *metrics {
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_docker_reconnects_total",
 			Help: "Times the agent connected to Docker again after it had been unreachable (at start included)."}),
 		execs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_container_execs_total",
-			Help: "docker exec processes started, by whether they ran privileged."}, []string{"privileged"}),
+			Help: "docker exec processes started, by whether they ran privileged and whether they ran as root."},
+			[]string{"privileged", "root"}),
 		inspectErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_container_inspect_errors_total",
 			Help: "Container inspect calls that failed for a reason other than the container being gone."}),
 		inventory: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_container_inventory_duration_seconds",
 			Help: "How long the last full inventory (list plus one inspect per container) took."}),
 		states: &stateCollector{states: states, desc: prometheus.NewDesc("dockward_containers",
 			"Containers known to the agent, by state.", []string{"state"}, nil)},
+		images: &imageCollector{counts: images,
+			total: prometheus.NewDesc("dockward_images", "Local images known to the agent (CIS 6.1, image sprawl).", nil, nil),
+			unused: prometheus.NewDesc("dockward_images_unused",
+				"Local images no container (in any state) was created from.", nil, nil)},
 	}
-	for _, v := range execPrivilegedValues {
-		m.execs.WithLabelValues(v)
+	for _, p := range execFlagValues {
+		for _, r := range execFlagValues {
+			m.execs.WithLabelValues(p, r)
+		}
 	}
 	return m
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.up, m.events, m.malformed, m.reconnects, m.execs, m.inspectErr, m.inventory, m.states} {
+	for _, c := range []prometheus.Collector{m.up, m.events, m.malformed, m.reconnects, m.execs, m.inspectErr, m.inventory, m.states, m.images} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -117,4 +126,18 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// imageCollector builds the image sprawl gauges at scrape time.
+type imageCollector struct {
+	counts        func() (total, unused int)
+	total, unused *prometheus.Desc
+}
+
+func (c *imageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.total; ch <- c.unused }
+
+func (c *imageCollector) Collect(ch chan<- prometheus.Metric) {
+	total, unused := c.counts()
+	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(total))
+	ch <- prometheus.MustNewConstMetric(c.unused, prometheus.GaugeValue, float64(unused))
 }

@@ -45,17 +45,29 @@ dockward_containers{state="paused"} 0
 dockward_containers{state="removing"} 0
 dockward_containers{state="restarting"} 0
 dockward_containers{state="running"} 0
-# HELP dockward_container_execs_total docker exec processes started, by whether they ran privileged.
+# HELP dockward_container_execs_total docker exec processes started, by whether they ran privileged and whether they ran as root.
 # TYPE dockward_container_execs_total counter
-dockward_container_execs_total{privileged="false"} 0
-dockward_container_execs_total{privileged="true"} 0
-dockward_container_execs_total{privileged="unknown"} 0
+dockward_container_execs_total{privileged="false",root="false"} 0
+dockward_container_execs_total{privileged="false",root="true"} 0
+dockward_container_execs_total{privileged="false",root="unknown"} 0
+dockward_container_execs_total{privileged="true",root="false"} 0
+dockward_container_execs_total{privileged="true",root="true"} 0
+dockward_container_execs_total{privileged="true",root="unknown"} 0
+dockward_container_execs_total{privileged="unknown",root="false"} 0
+dockward_container_execs_total{privileged="unknown",root="true"} 0
+dockward_container_execs_total{privileged="unknown",root="unknown"} 0
+# HELP dockward_images Local images known to the agent (CIS 6.1, image sprawl).
+# TYPE dockward_images gauge
+dockward_images 0
+# HELP dockward_images_unused Local images no container (in any state) was created from.
+# TYPE dockward_images_unused gauge
+dockward_images_unused 0
 # HELP dockward_docker_up 1 while the Docker event stream is connected, 0 while the agent is retrying.
 # TYPE dockward_docker_up gauge
 dockward_docker_up 0
 `
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want),
-		"dockward_containers", "dockward_container_execs_total", "dockward_docker_up"); err != nil {
+		"dockward_containers", "dockward_container_execs_total", "dockward_docker_up", "dockward_images", "dockward_images_unused"); err != nil {
 		t.Fatal(err)
 	}
 }

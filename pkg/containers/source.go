@@ -16,12 +16,14 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/dockward/dockward/pkg/dockerinfo"
 	"github.com/dockward/dockward/pkg/findings"
+	"github.com/dockward/dockward/pkg/hostfs"
 )
 
 // Name is the source's name: its config section, its /readyz and metric
@@ -43,11 +45,16 @@ type Deps struct {
 	// OnDaemonReload, if not nil, is called on every daemon reload event
 	// with GET /info as read after it (nil when that failed).
 	OnDaemonReload func(*dockerinfo.Info)
+	// HostRoot is where the host's / is mounted (the zero Root is /): the
+	// source reads /proc through it to tell which executable a container's
+	// process runs, and dockerd's sockets (the swarm's listen address).
+	HostRoot hostfs.Root
 }
 
 // Source is the container judge.
 type Source struct {
 	cfg      Config
+	root     hostfs.Root
 	eng      Engine
 	sink     findings.Sink
 	log      *zap.Logger
@@ -58,6 +65,17 @@ type Source struct {
 	known map[string]containerInfo // full ID -> what the agent last saw
 	short map[string]string        // 12-hex ID -> full ID
 	host  HostFacts
+	swarm swarm.Info // GET /info's Swarm, read with host
+	// swarmListenErr is why the swarm's listen address could not be judged
+	// (7.2), empty when it was.
+	swarmListenErr string
+	// images are the local images (ID -> name) as of the last inventory
+	// and image events.
+	images map[string]string
+	// imagesTaken and inventoryTaken are set by the first complete image
+	// and container inventories; tally counts execs (see observe.go).
+	imagesTaken, inventoryTaken bool
+	tally                       execTally
 
 	// execs is touched only by the event loop.
 	execs map[string]container.ExecInspectResponse
@@ -69,6 +87,8 @@ type Source struct {
 
 type containerInfo struct {
 	name, image, state string
+	user               string // Config.User: who an exec without --user runs as
+	imageID            string // the image it was created from (sha256:...)
 }
 
 // New builds the source and registers its metrics on d.Registerer.
@@ -84,9 +104,9 @@ func New(cfg Config, d Deps) (*Source, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Source{cfg: cfg, eng: d.Engine, sink: d.Sink, log: log, onReload: d.OnDaemonReload,
+	s := &Source{cfg: cfg, eng: d.Engine, sink: d.Sink, log: log, onReload: d.OnDaemonReload, root: d.HostRoot,
 		known: map[string]containerInfo{}, short: map[string]string{}, execs: map[string]container.ExecInspectResponse{}}
-	s.m = newMetrics(s.stateCounts)
+	s.m = newMetrics(s.stateCounts, s.imageCounts)
 	if d.Registerer != nil {
 		if err := s.m.register(d.Registerer); err != nil {
 			return nil, fmt.Errorf("containers: register metrics: %w", err)
@@ -100,13 +120,25 @@ func (s *Source) Name() string { return Name }
 
 // NameOf resolves a full or 12-hex container ID to the container's name.
 func (s *Source) NameOf(id string) (string, bool) {
+	c, ok := s.infoOf(id)
+	return c.name, ok
+}
+
+// infoOf is what the source last saw of a container (full or 12-hex ID).
+func (s *Source) infoOf(id string) (containerInfo, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if full, ok := s.short[id]; ok {
 		id = full
 	}
 	c, ok := s.known[id]
-	return c.name, ok
+	return c, ok
+}
+
+func (s *Source) imageCounts() (total, unused int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.imageCountsLocked()
 }
 
 func (s *Source) stateCounts() map[string]int {
@@ -124,7 +156,25 @@ func (s *Source) Scan(ctx context.Context) error {
 	if _, err := s.refreshHost(ctx); err != nil {
 		return err
 	}
-	return s.inventory(ctx)
+	return s.inventoryAll(ctx)
+}
+
+// inventoryAll judges everything the Engine API shows: every container,
+// every image, and the swarm. One container dockerd cannot describe is a
+// partialError, after which the rest is still judged.
+func (s *Source) inventoryAll(ctx context.Context) error {
+	var partial *partialError
+	err := s.inventory(ctx)
+	if err != nil && !errors.As(err, &partial) {
+		return err
+	}
+	if err := s.inventoryImages(ctx); err != nil {
+		return err
+	}
+	if err := s.judgeSwarm(ctx, s.swarmInfo()); err != nil {
+		return err
+	}
+	return err
 }
 
 // Run implements findings.Source. It keeps one session (info, event stream,
@@ -210,15 +260,26 @@ func (s *Source) session(ctx context.Context, cur *cursor, connected func()) err
 	cur.start(daemonTime)
 	q := newEventQueue(s.eng.Events(ctx, client.EventsListOptions{Since: cur.since()}))
 	var partial *partialError
-	if err := s.inventory(ctx); err != nil && !errors.As(err, &partial) {
+	if err := s.inventoryAll(ctx); err != nil && !errors.As(err, &partial) {
 		return err
 	}
 	if err := q.failed(); err != nil {
 		return fmt.Errorf("docker event stream: %w", err)
 	}
 	connected()
+	s.following(time.Now())
+	rescanAt := time.Now().Add(s.cfg.RescanInterval)
 	for {
-		ev, err := q.next(ctx)
+		ev, err := s.nextEvent(ctx, q, rescanAt)
+		if errors.Is(err, errRescanDue) {
+			// Processes started in a container and swarm changes have no
+			// event of their own: judge everything again.
+			if err := s.rescan(ctx); err != nil {
+				return err
+			}
+			rescanAt = time.Now().Add(s.cfg.RescanInterval)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("docker event stream: %w", err)
 		}
@@ -226,6 +287,41 @@ func (s *Source) session(ctx context.Context, cur *cursor, connected func()) err
 			return err
 		}
 	}
+}
+
+// errRescanDue ends a wait for the next event when the periodic rescan is
+// due.
+var errRescanDue = errors.New("rescan due")
+
+func (s *Source) nextEvent(ctx context.Context, q *eventQueue, rescanAt time.Time) (events.Message, error) {
+	wait, cancel := context.WithDeadline(ctx, rescanAt)
+	defer cancel()
+	ev, err := q.next(wait)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return ev, errRescanDue
+	}
+	return ev, err
+}
+
+// rescan reads the daemon facts again and judges everything; a lost
+// connection ends the session, anything else is logged and retried at the
+// next rescan.
+func (s *Source) rescan(ctx context.Context) error {
+	start := time.Now()
+	_, err := s.refreshHost(ctx)
+	var partial *partialError
+	if err == nil {
+		err = s.inventoryAll(ctx)
+	}
+	switch {
+	case err == nil || errors.As(err, &partial):
+		s.log.Debug("rescan done", zap.Duration("took", time.Since(start)))
+		return nil
+	case connectionLost(err):
+		return err
+	}
+	s.log.Warn("rescan failed; retrying at the next one", zap.Error(err), zap.Duration("rescan_interval", s.cfg.RescanInterval))
+	return nil
 }
 
 // refreshHost reads the daemon-wide facts from GET /info and returns the
@@ -254,8 +350,15 @@ func (s *Source) readInfo(ctx context.Context) (*dockerinfo.Info, error) {
 	info := dockerinfo.Parse(&res.Info)
 	s.mu.Lock()
 	s.host = hostFactsFrom(info)
+	s.swarm = info.Swarm
 	s.mu.Unlock()
 	return info, nil
+}
+
+func (s *Source) swarmInfo() swarm.Info {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.swarm
 }
 
 func (s *Source) hostFacts() HostFacts {
@@ -295,7 +398,7 @@ func (s *Source) inventory(ctx context.Context) error {
 				c, found, err := s.inspect(ctx, id)
 				var verdict []findings.Finding
 				if found {
-					verdict = Judge(c, host)
+					verdict = s.judge(ctx, c, host)
 				}
 				mu.Lock()
 				switch {
@@ -307,11 +410,11 @@ func (s *Source) inventory(ctx context.Context) error {
 					// One container dockerd cannot describe must not stop
 					// the others being judged; it keeps its last judgement.
 					skipped = append(skipped, err)
-					skippedIDs = append(skippedIDs, id)
+					skippedIDs = append(skippedIDs, containerScope(id))
 					present[id] = previous[id]
 				case found:
 					present[c.ID] = infoOf(c)
-					judged[c.ID] = verdict
+					judged[containerScope(c.ID)] = verdict
 				}
 				mu.Unlock()
 			}
@@ -324,8 +427,8 @@ func (s *Source) inventory(ctx context.Context) error {
 	wg.Wait()
 	if lostErr != nil {
 		// What was judged stands; what vanished waits for a complete list.
-		for id, found := range judged {
-			s.sink.Set(id, found)
+		for scope, found := range judged {
+			s.sink.Set(scope, found)
 		}
 		return fmt.Errorf("inventory: %w", lostErr)
 	}
@@ -334,13 +437,13 @@ func (s *Source) inventory(ctx context.Context) error {
 			zap.Int("containers", len(skipped)), zap.Error(errors.Join(skipped...)))
 	}
 	s.mu.Lock()
-	s.known = present
+	s.known, s.inventoryTaken = present, true
 	s.short = make(map[string]string, len(present))
 	for id := range present {
 		s.short[findings.ShortID(id)] = id
 	}
 	s.mu.Unlock()
-	s.sink.Sync("", judged, skippedIDs...) // containers that no longer exist are resolved
+	s.sink.Sync(containerScopePrefix, judged, skippedIDs...) // containers that no longer exist are resolved
 	s.m.inventory.Set(time.Since(start).Seconds())
 	if len(skipped) > 0 {
 		return &partialError{errors.Join(skipped...)}
@@ -391,10 +494,16 @@ func (s *Source) inspect(ctx context.Context, id string) (container.InspectRespo
 	return res.Container, true, nil
 }
 
+// judge is every finding for one container: its inspect, and for a running
+// container what runs inside it.
+func (s *Source) judge(ctx context.Context, c container.InspectResponse, host HostFacts) []findings.Finding {
+	return append(Judge(c, host, s.cfg.AllowedPorts...), s.processFindings(ctx, c)...)
+}
+
 func infoOf(c container.InspectResponse) containerInfo {
-	info := containerInfo{name: strings.TrimPrefix(c.Name, "/"), state: "unknown"}
+	info := containerInfo{name: strings.TrimPrefix(c.Name, "/"), state: "unknown", imageID: c.Image}
 	if c.Config != nil {
-		info.image = c.Config.Image
+		info.image, info.user = c.Config.Image, c.Config.User
 	}
 	if c.State != nil && c.State.Status != "" {
 		info.state = string(c.State.Status)
@@ -426,7 +535,7 @@ func (s *Source) judgeOne(ctx context.Context, id string) error {
 	s.short[findings.ShortID(c.ID)] = c.ID
 	host := s.host
 	s.mu.Unlock()
-	s.sink.Set(c.ID, Judge(c, host))
+	s.sink.Set(containerScope(c.ID), s.judge(ctx, c, host))
 	return nil
 }
 
@@ -437,7 +546,7 @@ func (s *Source) forget(id string) {
 		delete(s.short, findings.ShortID(id))
 	}
 	s.mu.Unlock()
-	s.sink.Set(id, nil)
+	s.sink.Set(containerScope(id), nil)
 }
 
 // handle processes one event from the stream. It returns an error only
@@ -461,6 +570,14 @@ func (s *Source) handle(ctx context.Context, cur *cursor, ev events.Message) err
 	switch ev.Type {
 	case events.ContainerEventType:
 		return s.containerEvent(ctx, action, ev)
+	case events.ImageEventType:
+		return s.imageEvent(ctx, action, ev.Actor.ID)
+	case events.NetworkEventType:
+		if err := s.judgeNetworks(ctx, inSwarm(s.swarmInfo())); err != nil && connectionLost(err) {
+			return err
+		} else if err != nil {
+			s.log.Warn("could not judge the overlay networks after a network event", zap.Error(err))
+		}
 	case events.DaemonEventType:
 		if action == "reload" {
 			s.daemonReload(ctx)

@@ -22,7 +22,7 @@ func TestFakeInventoryEventsAndStates(t *testing.T) {
 	stale := hexID(2) // judged once, then gone before the agent starts
 	f.start()
 	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
-	h.src.sink.Set(stale, Judge(fakeContainer(stale, "old"), HostFacts{}))
+	h.src.sink.Set(containerScope(stale), Judge(fakeContainer(stale, "old"), HostFacts{}))
 	h.run(t)
 	if h.findingCount(stale) != 0 {
 		t.Fatalf("inventory kept findings of a container that no longer exists")
@@ -167,9 +167,10 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 	f.emit(events.ContainerEventType, "exec_start: ls", c.ID, attrs("e2"))
 	f.emit(events.ContainerEventType, "exec_start: gone", c.ID, attrs("e3")) // dockerd forgot it
 	testenv.WaitFor(t, 5*time.Second, "exec counts", func() bool {
-		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("true")) == 1 &&
-			testutil.ToFloat64(h.src.m.execs.WithLabelValues("false")) == 1 &&
-			testutil.ToFloat64(h.src.m.execs.WithLabelValues("unknown")) == 1
+		// e2 has no --user: it runs as the container's own user, root.
+		return testutil.ToFloat64(h.src.m.execs.WithLabelValues("true", "true")) == 1 &&
+			testutil.ToFloat64(h.src.m.execs.WithLabelValues("false", "true")) == 1 &&
+			testutil.ToFloat64(h.src.m.execs.WithLabelValues("unknown", "unknown")) == 1
 	})
 	if got := testutil.ToFloat64(h.src.m.events.WithLabelValues("container", "exec_start")); got != 3 {
 		t.Fatalf("exec_start events = %v (the command suffix must not be a label)", got)
@@ -179,7 +180,8 @@ func TestFakeExecAndDaemonReload(t *testing.T) {
 		if l["msg"] == "docker exec started" && l["privileged"] == "true" {
 			sawPrivileged = true
 			ctr, _ := l["container"].(map[string]any)
-			if l["user"] != "root" || l["command"] != "sh -c id" || ctr["name"] != "target" || ctr["id"] != c.ID[:12] || l["level"] != "warn" {
+			if l["user"] != "root" || l["command"] != "sh -c id" || ctr["name"] != "target" || ctr["id"] != c.ID[:12] || l["level"] != "warn" ||
+				l["root"] != "true" || l["tty"] != "false" {
 				t.Fatalf("privileged exec log line lacks user, command or container: %v", l)
 			}
 		}

@@ -108,7 +108,9 @@ type ComplianceInput struct {
 	// Judged reports whether a source (a Rule's Source) has completed a
 	// judgement; a check of a source that has not is manual.
 	Judged func(source string) bool
-	// Observations are the observed checks' results, by check ID.
+	// Observations are the observed checks' results, by check ID. A
+	// source may also observe a check it judges by rules, to say it could
+	// not judge it this time; an open finding still fails the check.
 	Observations map[string]Observation
 }
 
@@ -202,18 +204,19 @@ func judgeCheck(c Check, byRule map[string][]Finding, in ComplianceInput) CheckR
 		}
 	}
 	r.Subjects, r.Exempted = sortedKeys(failing), sortedKeys(exempted)
+	o, observed := in.Observations[c.ID]
 	switch {
 	case len(failing) > 0 && c.Informational:
 		r.Status = StatusInfo
 	case len(failing) > 0:
 		r.Status = StatusFail
-	case c.Observed != "":
-		o, ok := in.Observations[c.ID]
-		if !ok {
-			r.Status, r.Note = StatusManual, c.Manual
-			return r
-		}
+	case observed:
+		// An observed check's result, or a source saying it could not
+		// judge a check this time (manual, not_applicable).
 		r.Status, r.Note = o.Status, o.Note
+	case c.Observed != "":
+		r.Status, r.Note = StatusManual, c.Manual
+		return r
 	default:
 		r.Status = StatusPass
 	}

@@ -57,5 +57,17 @@ func init() {
 			"Add a HEALTHCHECK to the image or --health-cmd to the container."),
 		c("container.secret_in_env", "4.10", High, "A secret is passed in a plain environment variable",
 			"Pass the secret through a Docker secret or a mounted file, not an environment variable."),
+		c("container.selinux_disabled", "5.3", Medium, "Container runs without SELinux separation",
+			"Remove --security-opt label=disable (or label=type:spc_t); let Docker apply its default SELinux label."),
+		c("container.sshd", "5.7", Medium, "An sshd runs inside the container",
+			"Remove the SSH daemon from the image; use docker exec for access, or run sshd on the host only."),
+		c("container.published_ports", "5.9", Info, "The container publishes ports not in its allow list",
+			"Publish only the ports the service needs, or list them in containers.allowed_ports for this container or image."),
+		c("container.ulimits_override", "5.19", Info, "The container overrides the daemon's default ulimits",
+			"Remove --ulimit unless the workload needs it, and keep the daemon's default-ulimits in force."),
+		c("container.image_not_pinned", "5.28", Info, "The container's image is referenced by a tag, not a digest",
+			"Refer to the image by digest (name@sha256:...) or at least by a version tag, never latest, and re-pull deliberately."),
+		c("container.default_bridge", "5.30", Info, "The container is on Docker's default bridge network",
+			"Attach the container to a user-defined network (docker network create) instead of the default bridge."),
 	)
 }
