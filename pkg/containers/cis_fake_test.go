@@ -54,6 +54,9 @@ func TestFakeSwarmManager(t *testing.T) {
 	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
 	h.src.root = hostfs.At(t.TempDir())
 	h.run(t)
+	if err := findings.CheckKinds(h.store.Open()); err != nil {
+		t.Error(err)
+	}
 	got := h.swarmFindings()
 	if len(got["swarm.active"]) != 1 || len(got["swarm.managers"]) != 1 || len(got["swarm.autolock_off"]) != 0 ||
 		strings.Join(got["swarm.overlay_unencrypted"], ",") != "front" || len(got["swarm.listen_all_interfaces"]) != 0 {

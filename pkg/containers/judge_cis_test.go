@@ -234,6 +234,9 @@ func TestJudgeImage(t *testing.T) {
 	id := "sha256:" + strings.Repeat("a1", 32)
 	img := image.InspectResponse{ID: id, RepoTags: []string{"tools:2", "tools:1"}, Config: &dockerspec.DockerOCIImageConfig{}}
 	got := map[string]findings.Finding{}
+	if err := findings.CheckKinds(JudgeImage(img, hist)); err != nil {
+		t.Error(err)
+	}
 	for _, f := range JudgeImage(img, hist) {
 		got[f.Rule] = f
 		if f.Subject.Kind != findings.KindImage || f.Subject.Name != "tools:1" || f.Subject.ImageID != id || f.Subject.Image != "a1a1a1a1a1a1" {

@@ -3,9 +3,7 @@ package findings
 // Image rules: CIS section 4, judged for every local image (used by a
 // container or not) from its inspect and its history.
 func init() {
-	i := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindImage, Severity: sev, Title: title, Remediation: fix, Source: "containers"}
-	}
+	i := ruleOf(KindImage, "containers")
 	register(
 		i("image.no_healthcheck", "4.6", Low, "The image has no HEALTHCHECK instruction",
 			"Add a HEALTHCHECK instruction to the Dockerfile and rebuild the image."),

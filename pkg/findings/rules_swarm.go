@@ -1,12 +1,10 @@
 package findings
 
 // Swarm rules: CIS 5.1 and section 7, judged by the containers source from
-// the Engine API (GET /info, /swarm, /nodes, /networks) while this engine
+// the Engine API (GET /info, /swarm, /networks) while this engine
 // is in a swarm. The subjects are the swarm itself and its networks.
 func init() {
-	s := func(id, cis string, sev Severity, title, fix string) Rule {
-		return Rule{ID: id, CIS: cis, Kind: KindDaemon, Severity: sev, Title: title, Remediation: fix, Source: "containers"}
-	}
+	s := ruleOf(KindDaemon, "containers")
 	register(
 		s("swarm.active", "5.1", Info, "Swarm mode is enabled",
 			"Leave the swarm on hosts that do not need it (docker swarm leave), or exempt this finding with the reason it is needed."),
