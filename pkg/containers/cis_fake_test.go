@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 
@@ -116,4 +119,44 @@ func TestFakeSSHDByCommandLineWithoutProc(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "stopped container judged without processes", func() bool {
 		return h.rules(c.ID)["container.sshd"] == ""
 	})
+}
+
+// Images are judged at inventory and from their events: a tag judges the
+// image again under its new name (the same subject, keyed by ID), a delete
+// forgets it.
+func TestFakeImageEvents(t *testing.T) {
+	f := newFakeEngine(t)
+	id := "sha256:" + strings.Repeat("be", 32)
+	f.images[id] = fakeImage{inspect: image.InspectResponse{ID: id, RepoTags: []string{"app:1"}, Config: &dockerspec.DockerOCIImageConfig{}},
+		history: []image.HistoryResponseItem{{CreatedBy: "/bin/sh -c #(nop) ADD file:1 in /"}}}
+	f.start()
+	h := newHarness(t, NewEngine(f.client()), fastConfig(), nil)
+	h.run(t)
+	names := func() map[string]string {
+		out := map[string]string{}
+		for _, fd := range h.store.Open() {
+			if fd.Subject.ImageID == id {
+				out[fd.Rule] = fd.Subject.Name
+			}
+		}
+		return out
+	}
+	if got := names(); got["image.no_healthcheck"] != "app:1" || got["image.add_instruction"] != "app:1" {
+		t.Fatalf("at inventory: %v", got)
+	}
+	f.mu.Lock()
+	img := f.images[id]
+	img.inspect.RepoTags = []string{"app:1", "app:0"}
+	f.images[id] = img
+	f.mu.Unlock()
+	f.emit(events.ImageEventType, "tag", id, map[string]string{"name": "app:0"})
+	testenv.WaitFor(t, 5*time.Second, "the retagged image judged under its new name", func() bool { return names()["image.no_healthcheck"] == "app:0" })
+	f.mu.Lock()
+	delete(f.images, id)
+	f.mu.Unlock()
+	f.emit(events.ImageEventType, "delete", id, nil)
+	testenv.WaitFor(t, 5*time.Second, "the deleted image forgotten", func() bool { return len(names()) == 0 })
+	if n, _ := h.src.imageCounts(); n != 0 {
+		t.Errorf("%d images still counted", n)
+	}
 }

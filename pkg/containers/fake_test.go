@@ -167,20 +167,18 @@ func (f *fakeEngine) serveMore(w http.ResponseWriter, r *http.Request, p string)
 			list = append(list, map[string]any{"Id": id, "Containers": -1})
 		}
 		writeJSON(w, list)
-	case strings.HasPrefix(p, "/images/") && strings.HasSuffix(p, "/json"):
-		if img, ok := f.images[strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/json")]; ok {
+	case strings.HasPrefix(p, "/images/"):
+		id, what, _ := strings.Cut(strings.TrimPrefix(p, "/images/"), "/")
+		img, ok := f.images[id]
+		switch {
+		case ok && what == "json":
 			writeJSON(w, img.inspect)
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		writeJSON(w, map[string]string{"message": "No such image"})
-	case strings.HasPrefix(p, "/images/") && strings.HasSuffix(p, "/history"):
-		if img, ok := f.images[strings.TrimSuffix(strings.TrimPrefix(p, "/images/"), "/history")]; ok {
+		case ok && what == "history":
 			writeJSON(w, img.history)
-			return
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			writeJSON(w, map[string]string{"message": "No such image"})
 		}
-		w.WriteHeader(http.StatusNotFound)
-		writeJSON(w, map[string]string{"message": "No such image"})
 	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/top"):
 		rows := f.top[strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/top")]
 		if rows == nil {
