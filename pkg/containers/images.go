@@ -26,7 +26,7 @@ func JudgeImage(img image.InspectResponse, history []image.HistoryResponseItem) 
 	subj := findings.ImageSubject(img.ID, img.RepoTags)
 	var out []findings.Finding
 	switch hc := imageHealthcheck(img); {
-	case hc == nil || len(hc) == 0:
+	case len(hc) == 0:
 		out = append(out, findings.New("image.no_healthcheck", subj, "image "+subj.Name+" has no HEALTHCHECK instruction"))
 	case hc[0] == "NONE":
 		out = append(out, findings.New("image.no_healthcheck", subj, "image "+subj.Name+" disables its health check (HEALTHCHECK NONE)"))
