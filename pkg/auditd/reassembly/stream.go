@@ -175,6 +175,7 @@ type completion struct {
 	// pending are CONFIG_CHANGE records waiting for their SYSCALL, by
 	// serial; now is the clock their wait is measured with.
 	pending map[uint32]pendingChange
+	order   []uint32 // pending's serials as they came (joined ones too, dropped lazily)
 	now     func() time.Time
 	// reported and late are the gap tracker's totals already added to
 	// the counters.
@@ -239,37 +240,42 @@ func (d *completion) emitChange(c *record.Change, actor *record.Event) {
 // oldest without an actor when too many wait.
 func (d *completion) holdChange(serial uint32, c record.Change) {
 	for len(d.pending) >= maxPendingChanges {
-		serial, _ := d.oldestPending(time.Time{})
-		d.emitPending(serial)
+		d.emitOldest()
 	}
 	d.pending[serial] = pendingChange{change: c, since: d.now()}
+	d.order = append(d.order, serial)
 }
 
 // flushChanges hands on, without an actor and oldest first, the changes
 // that have waited since before cutoff (all of them for the zero time).
 func (d *completion) flushChanges(cutoff time.Time) {
 	for len(d.pending) > 0 {
-		serial, found := d.oldestPending(cutoff)
-		if !found {
+		d.dropJoined()
+		if pc := d.pending[d.order[0]]; !cutoff.IsZero() && !pc.since.Before(cutoff) {
 			return
 		}
-		d.emitPending(serial)
+		d.emitOldest()
 	}
+	d.order = d.order[:0]
 }
 
-// oldestPending finds the change that has waited longest, among those
-// waiting since before cutoff (any, for the zero time).
-func (d *completion) oldestPending(cutoff time.Time) (serial uint32, found bool) {
-	for s, pc := range d.pending {
-		if (cutoff.IsZero() || pc.since.Before(cutoff)) && (!found || pc.since.Before(d.pending[serial].since)) {
-			serial, found = s, true
+// dropJoined drops from the front of order the serials whose change has
+// been joined to its SYSCALL meanwhile.
+func (d *completion) dropJoined() {
+	for len(d.order) > 0 {
+		if _, waiting := d.pending[d.order[0]]; waiting {
+			return
 		}
+		d.order = d.order[1:]
 	}
-	return serial, found
 }
 
-// emitPending hands on a waiting change without an actor.
-func (d *completion) emitPending(serial uint32) {
+// emitOldest hands on the change that has waited longest, without an
+// actor. Changes wait in the order they came, which order keeps.
+func (d *completion) emitOldest() {
+	d.dropJoined()
+	serial := d.order[0]
+	d.order = d.order[1:]
 	pc := d.pending[serial]
 	delete(d.pending, serial)
 	d.emitChange(&pc.change, nil)
