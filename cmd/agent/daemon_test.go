@@ -165,18 +165,8 @@ func TestReloadRejectsMalformedConfig(t *testing.T) {
 	}
 }
 
-func grepLines(s string, subs ...string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		for _, sub := range subs {
-			if strings.Contains(l, sub) {
-				out = append(out, l)
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
-}
+// grepLines quotes the relevant lines of a log or a /metrics body.
+var grepLines = testenv.GrepLines
 
 func TestSIGTERMStopsWithin10s(t *testing.T) {
 	t.Run("no sources", func(t *testing.T) {

@@ -8,7 +8,9 @@ import (
 // buildAuditd builds the kernel audit source from the `audit:` section.
 // Container names and the dockerd PID come from the other sources through
 // the wiring, read lazily, so build order does not matter. Mode off still
-// builds the source, so dockward_audit_up{mode="off"} tells it is off.
+// builds the source, so dockward_audit_up{mode="off"} tells it is off. The
+// restore journal of unicast mode lives in the agent's state directory
+// (host.state_dir), next to the binary baselines.
 func buildAuditd(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 	if !cfg.Audit.Enabled {
 		return nil, nil
@@ -20,5 +22,6 @@ func buildAuditd(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 		ContainerName: w.ContainerName,
 		DockerdPID:    w.DockerdPID,
 		Host:          b.host,
+		StateDir:      cfg.Host.StateDir,
 	})
 }

@@ -93,9 +93,12 @@ func (c *control) start() {
 	}
 	st, err := c.status()
 	if err != nil {
-		c.s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
+		c.s.statusFailed(err)
+		c.s.checkAuditDaemon(nil)
 		return
 	}
+	c.s.statusRead()
+	c.s.checkAuditDaemon(st)
 	c.known, c.knownOK = *st, true
 	c.s.observeStatus(st, c.sess)
 	c.checkRules()
@@ -127,9 +130,12 @@ func (c *control) run(ctx context.Context) {
 			return
 		case <-status:
 			if st, err := c.status(); err == nil {
+				c.s.statusRead()
+				c.s.checkAuditDaemon(st)
 				c.s.observeStatus(st, c.sess)
 			} else {
-				c.s.log.Warn("reading the kernel's audit status failed", zap.Error(err))
+				c.s.statusFailed(err)
+				c.s.checkAuditDaemon(nil)
 			}
 		case <-ruleTick:
 			c.s.judgeDaemon(c.known.Enabled)
@@ -153,8 +159,8 @@ func (c *control) run(ctx context.Context) {
 // checkRules re-reads the rules, reinstalls dockward's own that are gone
 // (unicast) and judges coverage.
 func (c *control) checkRules() {
-	if c.ctl == nil {
-		return
+	if c.ctl == nil || c.s.refused.Load() {
+		return // the kernel lists no rules to this PID namespace, as statusFailed said once
 	}
 	krules, err := c.s.checkRules(c.ctl, c.sess, c.known.Enabled)
 	if err != nil {

@@ -718,7 +718,11 @@ func daemonMain() int {
 	defer stop()
 	cfg := DefaultConfig()
 	cfg.Mode = ModeUnicast
-	src, err := New(cfg, Deps{Sink: findings.NewStore(nil).SourceSink(Name)})
+	d := Deps{Sink: findings.NewStore(nil).SourceSink(Name)}
+	if v := os.Getenv(envDaemon); v != "1" {
+		d.StateDir = v // the restore journal's directory
+	}
+	src, err := New(cfg, d)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -730,20 +734,19 @@ func daemonMain() int {
 	return 0
 }
 
-// TestSIGTERMRestores runs the source in another process and stops it
-// with SIGTERM: every kernel change must be undone.
-func TestSIGTERMRestores(t *testing.T) {
-	requireAudit(t)
-	expectKernelRestored(t)
-	before := kernelAuditState(t)
+// startDaemonChild runs daemonMain in a child process (env is its
+// envDaemon value: "1", or the state directory) and returns it once the
+// source is ready.
+func startDaemonChild(t *testing.T, env string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envDaemon+"=1")
+	cmd.Env = append(os.Environ(), envDaemon+"="+env)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -753,6 +756,16 @@ func TestSIGTERMRestores(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("child did not get ready: %q %v %s", line, err, stderr.String())
 	}
+	return cmd, stderr
+}
+
+// TestSIGTERMRestores runs the source in another process and stops it
+// with SIGTERM: every kernel change must be undone.
+func TestSIGTERMRestores(t *testing.T) {
+	requireAudit(t)
+	expectKernelRestored(t)
+	before := kernelAuditState(t)
+	cmd, stderr := startDaemonChild(t, "1")
 	if during := kernelAuditState(t); during == before || !strings.Contains(during, "-k docker_etc") ||
 		!strings.Contains(during, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
 		t.Errorf("the child did not become the audit daemon:\n%s", during)

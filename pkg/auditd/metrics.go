@@ -22,6 +22,8 @@ type metrics struct {
 	events         *prometheus.CounterVec
 	kernelLost     prometheus.Counter
 	backlog        prometheus.Gauge
+	kernelReadable prometheus.Gauge
+	daemonRunning  prometheus.Gauge
 	receiveErrors  *prometheus.CounterVec
 	sequenceGaps   prometheus.Counter
 	lateRecords    prometheus.Counter
@@ -59,6 +61,10 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 			Help: "Records the kernel dropped (its lost counter, polled) since the source started."}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_audit_backlog",
 			Help: "Records waiting in the kernel's audit queue at the last poll."}),
+		kernelReadable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_audit_kernel_readable",
+			Help: "1 when the kernel answered the last audit status request; 0 where it refuses them (outside the host's initial PID namespace, as in a Swarm task): rule coverage and kernel loss are then not checked."}),
+		daemonRunning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "dockward_audit_daemon_running",
+			Help: "1 while an audit daemon holds the kernel's audit PID (dockward itself in unicast mode); without one, multicast and file modes receive no events."}),
 		receiveErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dockward_audit_receive_errors_total",
 			Help: "Errors receiving from the audit netlink socket; enobufs means records were dropped."}, []string{"reason"}),
 		sequenceGaps: prometheus.NewCounter(prometheus.CounterOpts{Name: "dockward_audit_sequence_gaps_total",
@@ -99,7 +105,7 @@ func newMetrics(reg prometheus.Registerer, keys []string) (*metrics, error) {
 		m.suppressedCounter(k)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.up, m.events, m.kernelLost, m.backlog, m.receiveErrors,
+		for _, c := range []prometheus.Collector{m.up, m.events, m.kernelLost, m.backlog, m.kernelReadable, m.daemonRunning, m.receiveErrors,
 			m.sequenceGaps, m.lateRecords, m.parseErrors, m.records, m.reinstalled, m.suppressed, m.unmatched, m.tamperVec} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering audit metrics: %w", err)

@@ -23,6 +23,10 @@ type session struct {
 	events *libaudit.AuditClient
 	orig   libaudit.AuditStatus
 
+	// journal records every change while the session runs, for the
+	// next start to undo if this process is killed before restore.
+	journal *journal
+
 	installed      []installedRule
 	setEnabled     bool
 	setBacklog     bool
@@ -51,7 +55,12 @@ func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error)
 		return nil, fmt.Errorf("audit unicast: %s (pid %d) already holds the audit PID; use mode auto or multicast to run next to it",
 			s.comm(int(st.PID)), st.PID)
 	}
-	sess := &session{s: s, ctl: ctl, orig: *st}
+	j := newJournal(s.d.StateDir, s.log)
+	if st, err = s.undoLeftover(ctl, j, st); err != nil {
+		return nil, err
+	}
+	sess := &session{s: s, ctl: ctl, orig: *st, journal: j}
+	j.begin()
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, sess.restore())
@@ -72,6 +81,7 @@ func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error)
 		return sess, err
 	}
 	if st.BacklogLimit != s.cfg.BacklogLimit {
+		j.setting(backlogLimit, st.BacklogLimit, s.cfg.BacklogLimit)
 		if err = ctl.SetBacklogLimit(s.cfg.BacklogLimit, libaudit.WaitForReply); err != nil {
 			return sess, fmt.Errorf("audit unicast: setting backlog_limit %d: %w", s.cfg.BacklogLimit, err)
 		}
@@ -80,12 +90,14 @@ func (s *Source) startUnicast(ctl *libaudit.AuditClient) (_ *session, err error)
 	// backlog_wait_time 0: a full queue drops (and counts) records instead
 	// of stalling the syscalls of every process on the host.
 	if st.FeatureBitmap&libaudit.AuditFeatureBitmapBacklogWaitTime != 0 && st.BacklogWaitTime != 0 {
+		j.setting(backlogWaitTime, st.BacklogWaitTime, 0)
 		if err = ctl.SetBacklogWaitTime(0, libaudit.WaitForReply); err != nil {
 			return sess, fmt.Errorf("audit unicast: setting backlog_wait_time 0: %w", err)
 		}
 		sess.setBacklogWait = true
 	}
 	if st.Enabled == 0 {
+		j.setting(enabledFlag, 0, 1)
 		if err = ctl.SetEnabled(true, libaudit.WaitForReply); err != nil {
 			return sess, fmt.Errorf("audit unicast: enabling audit: %w", err)
 		}
@@ -110,10 +122,10 @@ func (ss *session) installRules() error {
 		if _, _, err := ss.s.d.Host.Stat(filepath.Dir(w.Path)); err != nil {
 			continue // the kernel cannot watch under a missing directory
 		}
-		if hasOwn(existing, w) {
+		if ss.hasOwn(existing, w) {
 			continue
 		}
-		wire, err := rules.Build(w.rule())
+		wire, err := rules.Build(w.kernelRule(ss.s.d.Host))
 		if err != nil {
 			return err
 		}
@@ -121,16 +133,19 @@ func (ss *session) installRules() error {
 			if errors.Is(err, rules.ErrExists) {
 				continue
 			}
-			return fmt.Errorf("audit unicast: adding the rule for %s: %w", w.Path, err)
+			return fmt.Errorf("audit unicast: adding the rule for %s (as %s): %w", w.Path, ss.s.d.Host.Local(w.Path), err)
 		}
+		ss.journal.rule(wire)
 		ss.installed = append(ss.installed, installedRule{watch: w, wire: wire})
 	}
 	return nil
 }
 
-func hasOwn(krules []rules.Rule, w Watch) bool {
+// hasOwn reports whether krules hold the rule dockward adds for w.
+func (ss *session) hasOwn(krules []rules.Rule, w Watch) bool {
+	own := w.kernelRule(ss.s.d.Host)
 	for _, r := range krules {
-		if r.BuiltFor(w.rule()) {
+		if r.BuiltFor(own) {
 			return true
 		}
 	}
@@ -142,7 +157,7 @@ func hasOwn(krules []rules.Rule, w Watch) bool {
 func (ss *session) reinstall(krules []rules.Rule) bool {
 	changed := false
 	for _, ir := range ss.installed {
-		if hasOwn(krules, ir.watch) {
+		if ss.hasOwn(krules, ir.watch) {
 			continue
 		}
 		err := rules.Add(ss.ctl, ir.wire)
@@ -201,5 +216,30 @@ func (ss *session) restoreKernel() error {
 	}
 	ss.installed = nil
 	ss.setEnabled, ss.setBacklog, ss.setBacklogWait = false, false, false
+	if len(errs) == 0 {
+		ss.journal.done()
+	}
 	return errors.Join(errs...)
+}
+
+// undoLeftover undoes what an earlier unicast run recorded in the journal
+// and could not restore (it was killed), and returns the kernel's status
+// after that. A journal that cannot be read is logged and replaced: the
+// source still starts, and `auditctl -s` and `-l` show what may be left.
+func (s *Source) undoLeftover(ctl *libaudit.AuditClient, j *journal, st *libaudit.AuditStatus) (*libaudit.AuditStatus, error) {
+	prev, found, err := j.leftover()
+	if err != nil {
+		s.log.Error("not undoing an earlier run's kernel audit changes", zap.Error(err))
+		return st, nil
+	}
+	if !found {
+		return st, nil
+	}
+	if err := j.undoLeftover(ctl, prev); err != nil {
+		s.log.Error("undoing an earlier run's kernel audit changes failed in part", zap.Error(err))
+	}
+	if st, err = ctl.GetStatus(); err != nil {
+		return nil, fmt.Errorf("audit unicast: reading the kernel's audit status: %w", err)
+	}
+	return st, nil
 }

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,10 @@ type Deps struct {
 	// DockerdPID returns the running dockerd's PID, 0 when unknown; may be
 	// nil. The source then finds dockerd itself, through Host.
 	DockerdPID func() int
+	// StateDir is the agent's state directory, where a unicast run keeps
+	// its restore journal (JournalFile); empty: no journal, so a killed
+	// run's kernel changes stay until someone removes them.
+	StateDir string
 	// Host is the host's root filesystem, where Docker's files are found
 	// (the zero Root is this machine's /).
 	Host hostfs.Root
@@ -67,6 +72,12 @@ type Source struct {
 	procRoot string
 	kmsgPath string
 	cmdline  string
+
+	// refused is set while the kernel refuses status and rule requests
+	// from this PID namespace; daemonSeen is 0 before the first audit
+	// daemon check, then 1 (none runs) or 2 (one runs).
+	refused    atomic.Bool
+	daemonSeen atomic.Int32
 
 	mu        sync.Mutex
 	ourEnable time.Duration // boot-relative time this process enabled audit
@@ -443,12 +454,8 @@ const (
 // judgeCoverage reports audit.watch_missing for every existing watched
 // path no kernel rule covers, one scope per watch.
 func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
-	exists := func(p string) bool {
-		_, err := s.d.Host.Lstat(p)
-		return err == nil
-	}
 	judged := map[string][]findings.Finding{}
-	for i, c := range rules.CheckCoverage(ruleWatches(s.watches), krules, exists) {
+	for i, c := range s.coverage(krules) {
 		w := s.watches[i]
 		scope := scopeWatchPrefix + w.Path
 		var found []findings.Finding
@@ -463,6 +470,33 @@ func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 		judged[scope] = found
 	}
 	s.d.Sink.Sync(scopeWatchPrefix, judged) // a watch no longer configured is resolved
+}
+
+// coverage judges every watch against the kernel's rules. A watch is
+// covered by a rule on its host path (auditd's, added on the host) or by
+// one on its path as this process sees it (the rule dockward adds from a
+// container, /host/etc/docker): both name the same directory's inode. The
+// string alone cannot tell a rule on a host directory that happens to be
+// called /host/etc/docker from that one; such a directory is not expected.
+func (s *Source) coverage(krules []rules.Rule) []rules.Coverage {
+	exists := func(p string) bool {
+		_, err := s.d.Host.Lstat(p)
+		return err == nil
+	}
+	out := rules.CheckCoverage(ruleWatches(s.watches), krules, exists)
+	if s.d.Host.Dir() == "/" {
+		return out
+	}
+	local := make([]rules.Watch, len(s.watches))
+	for i, w := range s.watches {
+		local[i] = w.kernelRule(s.d.Host)
+	}
+	for i, c := range rules.CheckCoverage(local, krules, func(string) bool { return true }) {
+		if !out[i].Covered && c.Covered {
+			out[i].Covered, out[i].ByKey = true, c.ByKey
+		}
+	}
+	return out
 }
 
 func (s *Source) missing(w Watch, msg string) findings.Finding {

@@ -35,6 +35,16 @@ type Watch struct {
 // rule is the kernel rule part of the watch.
 func (w Watch) rule() rules.Watch { return rules.Watch{Path: w.Path, Key: w.Key} }
 
+// kernelRule is the rule dockward adds for the watch: on the path as this
+// process sees the host's (host.Local), because the kernel resolves a
+// watch's path in the mount namespace of the process that adds it, and an
+// agent in a container has the host's / at its rootfs (/host/etc/docker for
+// /etc/docker). The kernel then matches the watch by the directory's inode
+// and the name, so events still carry the host's own paths.
+func (w Watch) kernelRule(host hostfs.Root) rules.Watch {
+	return rules.Watch{Path: host.Local(w.Path), Key: w.Key}
+}
+
 // ruleWatches is the kernel rule part of every watch, in order.
 func ruleWatches(ws []Watch) []rules.Watch {
 	out := make([]rules.Watch, len(ws))
