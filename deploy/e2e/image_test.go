@@ -206,17 +206,9 @@ const containerConfig = "deploy/container/config.yml"
 // checks that it produced a FROM scratch image of the binary and the
 // container config, built with no network.
 func TestMakeImage(t *testing.T) {
-	testenv.RequireDocker(t)
-	makeBin := testenv.RequireCommand(t, "make")
 	image := uniqueName("dockward-test-make-image")
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", image+":e2e", image+":latest").Run() })
-	cmd := exec.Command(makeBin, "image", "IMAGE="+image, "IMAGE_TAG=e2e")
-	cmd.Dir = testenv.RepoRoot(t)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("make image: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--network none") {
+	out := makeImage(t, image, "e2e")
+	if !strings.Contains(out, "--network none") {
 		t.Errorf("make image did not build with --network none:\n%s", out)
 	}
 	for _, tag := range []string{image + ":e2e", image + ":latest"} {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -111,4 +112,44 @@ func lockHolder(path string) string {
 		return s
 	}
 	return "an unknown process"
+}
+
+// auditdConf is a test auditd's config: it takes the audit PID and keeps
+// no log, so it stands in for a host's auditd without touching
+// /var/log/audit.
+const auditdConf = "local_events = yes\nwrite_logs = no\nlog_format = ENRICHED\nflush = NONE\nnum_logs = 1\n" +
+	"name_format = NONE\nmax_log_file_action = IGNORE\nspace_left = 75\nspace_left_action = IGNORE\n" +
+	"admin_space_left = 50\nadmin_space_left_action = IGNORE\ndisk_full_action = IGNORE\ndisk_error_action = IGNORE\n" +
+	"plugin_dir = %s/plugins\nq_depth = 2000\noverflow_action = IGNORE\n"
+
+// StartAuditd runs Debian's auditd in the foreground as the kernel's audit
+// daemon until t ends, and returns it once it holds the audit PID. auditd
+// leaves audit enabled when it exits, so the cleanup puts the enabled flag
+// back to what it was. The caller holds the kernel audit lock.
+func StartAuditd(t testing.TB) *Process {
+	t.Helper()
+	auditd := RequireCommand(t, "auditd")
+	auditctl := RequireCommand(t, "auditctl")
+	orig := Run(t, auditctl, "-s")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(fmt.Sprintf(auditdConf, dir)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if strings.Contains(orig, "enabled 0\n") {
+			Run(t, auditctl, "-e", "0")
+		}
+	})
+	p := StartProcess(t, "auditd", exec.Command(auditd, "-f", "-n", "-c", dir))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(Run(t, auditctl, "-s"), fmt.Sprintf("pid %d\n", p.Cmd.Process.Pid)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("auditd did not take the audit PID within 5s:\n%s", p.Logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
 }
