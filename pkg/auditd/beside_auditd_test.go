@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,8 +27,8 @@ import (
 // startAuditdLogging runs Debian's auditd as the audit daemon until the
 // test ends, with Debian's own auditd.conf settings but a private log (in
 // format, RAW or ENRICHED) in a temporary directory, and returns the log's
-// path once auditd holds the kernel's audit PID.
-func startAuditdLogging(t *testing.T, format string) string {
+// path and the process once auditd holds the kernel's audit PID.
+func startAuditdLogging(t *testing.T, format string) (string, *testenv.Process) {
 	t.Helper()
 	auditd := testenv.RequireCommand(t, "auditd")
 	orig := testenv.Run(t, "auditctl", "-s")
@@ -52,7 +53,7 @@ func startAuditdLogging(t *testing.T, format string) string {
 		return strings.Contains(testenv.Run(t, "auditctl", "-s"), fmt.Sprintf("pid %d", p.Cmd.Process.Pid))
 	})
 	testenv.WaitFor(t, 5*time.Second, "auditd to open its log", func() bool { _, err := os.Stat(log); return err == nil })
-	return log
+	return log, p
 }
 
 // cisRules are the CIS Docker Benchmark watches on every watched path that
@@ -151,7 +152,8 @@ func routineBesideAuditd(t *testing.T, mode Mode) {
 	image := testenv.RequireBusyboxImage(t)
 	expectKernelRestored(t)
 	cfg := DefaultConfig()
-	cfg.Mode, cfg.LogFile = mode, startAuditdLogging(t, "ENRICHED")
+	cfg.Mode = mode
+	cfg.LogFile, _ = startAuditdLogging(t, "ENRICHED")
 	loadCISRules(t)
 	l := startSource(t, cfg, Deps{})
 	if mode == ModeAuto && l.src.Mode() != ModeMulticast {
@@ -239,7 +241,8 @@ func TestTamperBesideAuditd(t *testing.T) {
 			requireAudit(t)
 			expectKernelRestored(t)
 			cfg := DefaultConfig()
-			cfg.Mode, cfg.LogFile = mode, startAuditdLogging(t, "RAW")
+			cfg.Mode = mode
+			cfg.LogFile, _ = startAuditdLogging(t, "RAW")
 			loadCISRules(t)
 			l := startSource(t, cfg, Deps{})
 			before := testenv.Run(t, "auditctl", "-l")
@@ -285,4 +288,33 @@ func TestTamperUnicast(t *testing.T) {
 	reinstalled("auditctl -D")
 	expectTamper(t, l, TamperAuditDisabled, func() { asLogin(t, 1000, "auditctl", "-e", "0") })
 	testenv.Run(t, "auditctl", "-e", "1")
+}
+
+// TestAuditdEndedBesideIt: auditd stopped (the kernel's audit_pid reset,
+// which no SYSCALL record follows) and auditd killed with SIGKILL (no record
+// at all: the status poll sees its PID gone) are each one daemon_ended
+// line within 1 s, in multicast mode.
+func TestAuditdEndedBesideIt(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			requireAudit(t)
+			expectKernelRestored(t)
+			_, auditd := startAuditdLogging(t, "RAW")
+			l := startSource(t, DefaultConfig(), Deps{})
+			if l.src.Mode() != ModeMulticast {
+				t.Fatalf("auto chose %s next to auditd, want multicast", l.src.Mode())
+			}
+			start := time.Now()
+			auditd.Signal(t, sig)
+			auditd.Wait(t, 5*time.Second)
+			testenv.Eventually(3*time.Second, func() bool { return len(l.tamperLines(TamperDaemonEnded)) > 0 })
+			took := time.Since(start)
+			time.Sleep(time.Second) // the poll must not report it again
+			lines := l.tamperLines(TamperDaemonEnded)
+			if len(lines) != 1 || took > time.Second || lines[0]["change"] == "" {
+				t.Fatalf("%d daemon_ended lines after %s, want one within 1s: %v", len(lines), took, lines)
+			}
+			t.Logf("%s: daemon_ended logged %s after the signal (%s)", sig, took.Round(time.Millisecond), lines[0]["seen_by"])
+		})
+	}
 }

@@ -324,3 +324,27 @@ func TestPollSeesUnrecordedTampering(t *testing.T) {
 		t.Fatalf("record line: %v", f)
 	}
 }
+
+// TestUnknownSyscallCountedAsOther: a syscall dockward does not class is
+// counted as other (routine) on its watch and logged at debug only.
+func TestUnknownSyscallCountedAsOther(t *testing.T) {
+	p, m, out, logs := newTestPipeline(t, testWatches())
+	for _, l := range []string{
+		`type=SYSCALL msg=audit(70.000:1): arch=c000003e syscall=999 success=yes exit=0 a0=3 a1=0 a2=0 pid=5 ppid=1 uid=0 auid=1000 comm="x" exe="/usr/bin/x" key="docker"`,
+		`type=PATH msg=audit(70.000:1): item=0 name="/etc/docker/daemon.json" inode=1 dev=fe:00 nametype=NORMAL`,
+		`type=PROCTITLE msg=audit(70.000:1): proctitle="x"`,
+	} {
+		p.PushLine(l)
+	}
+	p.Close()
+	if len(*out) != 1 || (*out)[0].key != "docker_daemon_json" || !(*out)[0].expected {
+		t.Fatalf("events %+v, want one routine docker_daemon_json event", *out)
+	}
+	if got := counterValue(t, m.eventCounter("docker_daemon_json", record.AccessOther, true)); got != 1 {
+		t.Errorf("access=other expected=true = %v, want 1", got)
+	}
+	l := logs.All()
+	if len(l) != 1 || l[0].Level != zap.DebugLevel || l[0].ContextMap()["syscall"] != "999" || l[0].ContextMap()["rule_key"] != "docker" {
+		t.Errorf("lines %v, want one debug line naming the syscall", l)
+	}
+}

@@ -18,7 +18,7 @@ const (
 	// with what the records said: a change no record reports (auditd
 	// killed, or made while audit was off, when the kernel logs nothing)
 	// is reported once two polls in a row agree, within a second.
-	tamperPoll = 500 * time.Millisecond
+	tamperPoll = 300 * time.Millisecond
 	// ruleChangeWindow gathers rule removals judged together: auditctl -D
 	// removes the rules one by one, milliseconds apart, and is one
 	// tampering, not one per rule. A window closes when one process has
@@ -230,9 +230,14 @@ func (c *control) daemonRecord(ch *auditChange) {
 	}
 }
 
-// setting judges a changed audit setting (ch nil: seen by polling).
+// setting judges a changed audit setting (ch nil: seen by polling). A
+// record of a change the poll has reported already (one the kernel wrote
+// no SYSCALL for, so it waited) is not reported again.
 func (c *control) setting(name string, old, value int64, ch *auditChange) {
 	if p := c.knownField(name); p != nil {
+		if ch != nil && c.knownOK && int64(*p) == value && old != value {
+			return
+		}
 		*p = uint32(value)
 	}
 	delete(c.suspect, name)
