@@ -12,6 +12,7 @@ import (
 	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
+	"github.com/dockward/dockward/pkg/images"
 	"github.com/dockward/dockward/pkg/watcher"
 )
 
@@ -23,10 +24,13 @@ type Config struct {
 	// --path.rootfs: "/" on the host, "/host" in a container that mounts
 	// the host's / read-only there. Every source looks up every host path
 	// under it, with symlinks resolved inside it.
-	RootFS          string            `yaml:"rootfs"`
-	Containers      containers.Config `yaml:"containers"`
-	Audit           auditd.Config     `yaml:"audit"`
-	Host            watcher.Config    `yaml:"host"`
+	RootFS     string            `yaml:"rootfs"`
+	Containers containers.Config `yaml:"containers"`
+	Audit      auditd.Config     `yaml:"audit"`
+	Host       watcher.Config    `yaml:"host"`
+	Images     images.Config     `yaml:"images"`
+	// Vulns is the images source's OSV data (see vulnsSection).
+	Vulns           images.VulnsConfig `yaml:"vulns"`
 	findings.Policy `yaml:",inline"`
 }
 
@@ -38,6 +42,8 @@ func defaultConfig() Config {
 		Containers: containers.DefaultConfig(),
 		Audit:      auditd.DefaultConfig(),
 		Host:       watcher.DefaultConfig(),
+		Images:     images.DefaultConfig(),
+		Vulns:      images.DefaultVulnsConfig(),
 	}
 }
 
@@ -85,6 +91,8 @@ func (c Config) validate(root *node) error {
 		{containers.Name, c.Containers.Validate()},
 		{auditd.Name, c.Audit.Validate()},
 		{watcher.Name, c.Host.Validate()},
+		{images.Name, c.Images.Validate()},
+		{vulnsSection, c.Vulns.Validate()},
 	}
 	for _, s := range sections {
 		if s.err == nil {

@@ -24,7 +24,9 @@ const goldenPath = "testdata/e2e-output.txt"
 
 // e2eConfig runs every source over the fixture host: containers against
 // the fake engine, host over the fixture tree (rootfs), audit in file mode
-// over the fixture log, read from its start. Backstop rescans and status
+// over the fixture log, read from its start, images over the fake engine's
+// image list with cached inventories, an offline OSV zip and a fixture
+// /proc for the running container. Backstop rescans and status
 // polls are an hour apart, so the output depends on the fixtures alone.
 const e2eConfig = `rootfs: %s
 containers:
@@ -41,6 +43,14 @@ host:
   enabled: true
   state_dir: %s
   rescan_interval: 1h
+images:
+  enabled: true
+  cache_dir: %s
+  proc_dir: %s
+vulns:
+  db:
+    offline: true
+    dir: %s
 rules:
   container.no_healthcheck:
     severity: low
@@ -63,9 +73,11 @@ func startE2EAgent(t *testing.T) *testenv.Agent {
 	buildHost(t, root, []hostEntry{{path: "/var/log/audit/audit.log", mode: 0o600, data: string(testenv.ReadFile(t, "testdata/e2e/audit.log"))}})
 	stateDir := filepath.Join(dir, "state")
 	fixtureBaseline(t, stateDir)
-	cfg := writeFile(t, dir, "e2e.yml", fmt.Sprintf(e2eConfig, root, auditLog, stateDir))
+	engine := recordedEngine(t)
+	cacheDir, vulnsDir, procDir := fixtureImages(t, dir, engine)
+	cfg := writeFile(t, dir, "e2e.yml", fmt.Sprintf(e2eConfig, root, auditLog, stateDir, cacheDir, procDir, vulnsDir))
 	cmd, addr := testenv.AgentCommand(t, nil, "--"+flagConfigFile+"="+cfg,
-		"--"+flagDockerHost+"="+startFakeEngine(t, recordedEngine(t)))
+		"--"+flagDockerHost+"="+startFakeEngine(t, engine))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
 	return &testenv.Agent{Process: testenv.StartProcess(t, "dockward", cmd), Addr: addr}
 }
@@ -144,7 +156,7 @@ var (
 	unstableFamily = regexp.MustCompile(`^(# (HELP|TYPE) )?(go_|process_|promhttp_)`)
 	unstableLabel  = regexp.MustCompile(`(goversion|goos|goarch|tags)="[^"]*"`)
 	// Series whose value is a time or a duration of this run.
-	unstableValue = regexp.MustCompile(`^(dockward_[a-z_]*_(timestamp|duration)_seconds(\{[^}]*\})?) .*$`)
+	unstableValue = regexp.MustCompile(`^(dockward_[a-z_]*_(timestamp|duration|age)_seconds(\{[^}]*\})?) .*$`)
 )
 
 // normalizeMetrics drops the series that differ between runs or machines

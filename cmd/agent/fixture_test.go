@@ -30,6 +30,7 @@ type fakeEngine struct {
 	containers map[string]json.RawMessage // inspect payloads by ID
 	bridge     json.RawMessage            // GET /networks/bridge, nil: 404
 	events     []byte                     // sent to every event stream
+	images     []map[string]any           // GET /images/json
 	// infoRequests counts the GET /info requests served.
 	infoRequests int
 }
@@ -75,6 +76,12 @@ func (e *fakeEngine) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(rw).Encode(list)
 	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/json"):
 		e.found(rw, e.containers[strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json")])
+	case p == "/images/json":
+		list := e.images
+		if list == nil {
+			list = []map[string]any{}
+		}
+		_ = json.NewEncoder(rw).Encode(list)
 	case p == "/networks/bridge":
 		e.found(rw, e.bridge)
 	case p == "/images/json", p == "/networks": // no local images, no swarm networks

@@ -170,8 +170,33 @@ func printFindings(out io.Writer, format string, scanned []string, open []findin
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := printVulnerabilities(out, open); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintf(out, "\n%d open findings (%s) from sources: %s\n", len(open), summary(counts), listOrNone(scanned))
 	return err
+}
+
+// printVulnerabilities lists the per-CVE detail of the findings that carry
+// it (image.vulnerable, container.package_drift), one line per CVE and
+// package, after the findings table.
+func printVulnerabilities(out io.Writer, open []findings.Finding) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, f := range open {
+		for _, v := range f.Vulnerabilities.All() {
+			if n == 0 {
+				fmt.Fprintln(tw, "\nSUBJECT\tVULNERABILITY\tPACKAGE\tINSTALLED\tFIXED\tSEVERITY")
+			}
+			n++
+			fixed := v.Fixed
+			if fixed == "" {
+				fixed = "(no fix)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Subject.Name, v.ID, v.Package, v.Installed, fixed, v.Severity)
+		}
+	}
+	return tw.Flush()
 }
 
 func summary(counts map[string]int) string {

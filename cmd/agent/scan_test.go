@@ -168,3 +168,24 @@ func TestScanBoundedGivesUpOnStuckSource(t *testing.T) {
 		t.Errorf("a finished scan returned %v", err)
 	}
 }
+
+// The findings API streams what json.Encoder would write for the list.
+func TestWriteFindingsMatchesEncoder(t *testing.T) {
+	for _, open := range [][]findings.Finding{nil, scanFixture()} {
+		var want, got bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		if open == nil {
+			open = []findings.Finding{}
+		}
+		if err := enc.Encode(open); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFindings(&got, open); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("streamed findings differ from json.Encoder's:\n got %s\nwant %s", got.String(), want.String())
+		}
+	}
+}

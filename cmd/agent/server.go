@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +63,12 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 			}
 		}
 	}
-	mux.HandleFunc(pathFindingsAPI, serveJSON("findings", func() any { return store.Open() }))
+	mux.HandleFunc(pathFindingsAPI, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := writeFindings(w, store.Open()); err != nil {
+			log.Debug("writing findings response", zap.String("source", "http"), zap.Error(err))
+		}
+	})
 	mux.HandleFunc(pathCISAPI, serveJSON("CIS report", func() any { return compliance() }))
 	mux.Handle(pathFindings, findingspage.HandlerWithCompliance(store, compliance))
 
@@ -88,4 +94,30 @@ func newHandler(o options, reg *prometheus.Registry, store *findings.Store, read
 		mux.Handle("/", landing)
 	}
 	return mux, nil
+}
+
+// writeFindings writes open as an indented JSON array one finding at a
+// time, so the response is never held in memory whole: with per-CVE lists,
+// a host of a thousand images answers hundreds of megabytes.
+func writeFindings(w io.Writer, open []findings.Finding) error {
+	if len(open) == 0 {
+		_, err := io.WriteString(w, "[]\n")
+		return err
+	}
+	sep := "[\n  "
+	for _, f := range open {
+		data, err := json.MarshalIndent(f, "  ", "  ")
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, sep); err != nil {
+			return err
+		}
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
+		sep = ",\n  "
+	}
+	_, err := io.WriteString(w, "\n]\n")
+	return err
 }

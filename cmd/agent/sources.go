@@ -14,6 +14,7 @@ import (
 	"github.com/dockward/dockward/pkg/containers"
 	"github.com/dockward/dockward/pkg/findings"
 	"github.com/dockward/dockward/pkg/hostfs"
+	"github.com/dockward/dockward/pkg/images"
 	"github.com/dockward/dockward/pkg/watcher"
 )
 
@@ -47,6 +48,8 @@ var sourceSpecs = []sourceSpec{
 		section: func(c Config) any { return c.Audit }, enabled: func(c Config) bool { return c.Audit.Enabled }},
 	{name: watcher.Name, build: buildWatcher,
 		section: func(c Config) any { return c.Host }, enabled: func(c Config) bool { return c.Host.Enabled }},
+	{name: images.Name, build: buildImages,
+		section: func(c Config) any { return imagesSection(c) }, enabled: func(c Config) bool { return c.Images.Enabled }},
 }
 
 func sourceNames() []string {

@@ -22,6 +22,17 @@ type stack struct {
 	agent                       *testenv.Process
 }
 
+// agentConfig turns on the images source, which is off by default, offline
+// over directories of the test: with it every source is on.
+const agentConfig = `images:
+  enabled: true
+  cache_dir: %s
+vulns:
+  db:
+    offline: true
+    dir: %s
+`
+
 // startStack starts the built agent (every source on, audit in auto mode),
 // Debian's Prometheus (scraping it every second, with
 // deploy/prometheus/alerts.yml loaded) and Debian's Alertmanager, and waits
@@ -40,8 +51,10 @@ func startStack(t *testing.T) stack {
 	// before the lock is released.
 	testenv.LockKernelAudit(t)
 	guardAudit(t)
+	cfg := filepath.Join(dir, "dockward.yml")
+	writeFile(t, dir, "dockward.yml", fmt.Sprintf(agentConfig, filepath.Join(dir, "images"), filepath.Join(dir, "vulns")))
 	s.agent = startIn(t, dir, "dockward", testenv.AgentBinary(t),
-		"--web.listen-address="+s.agentAddr, "--log.level=debug")
+		"--web.listen-address="+s.agentAddr, "--log.level=debug", "--config.file="+cfg)
 	s.waitReady(t)
 	return s
 }
@@ -187,7 +200,12 @@ func TestAlertsEndToEnd(t *testing.T) {
 	s := startStack(t)
 	t.Run("PrivilegedContainerFiresAndResolves", func(t *testing.T) { s.privilegedContainerFiresAndResolves(t, busybox) })
 	// After the privileged container came and went, so that the Docker
-	// event counters (series per type and action) have children too.
+	// event counters (series per type and action) have children too, and
+	// with a running container, whose vulnerability counts are series, and
+	// a Debian image, whose ecosystem's OSV data has an age (0: missing).
+	testenv.RunContainer(t, uniqueName("dockward-e2e-running"), busybox)
+	testenv.ImportImage(t, uniqueName("dockward-e2e-debian")+":1", testenv.OSRelease("debian", "12", "Debian GNU/Linux 12 (bookworm)"),
+		testenv.DpkgStatus("openssl 3.0.11-1~deb12u1"))
 	t.Run("EveryQueriedMetricIsExported", s.everyQueriedMetricIsExported)
 	t.Run("DockerFileTamperedFires", s.dockerFileTamperedFires)
 }
@@ -240,27 +258,37 @@ func (s stack) findingsPageShows(t *testing.T, name string) {
 }
 
 func (s stack) everyQueriedMetricIsExported(t *testing.T) {
-	_, body, err := httpGet(s.agentURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exported := map[string]bool{}
-	for _, line := range strings.Split(body, "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
-			exported[f[2]] = true
-		}
-	}
+	var queried []string
 	for _, file := range []string{filepath.Join("..", "prometheus", "alerts.yml"), filepath.Join("..", "grafana", "dockward.json")} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range metricref.Used(string(data)) {
-			if !exported[m] {
-				t.Errorf("%s queries %s, which the running agent does not export", file, m)
-			}
+			queried = append(queried, filepath.Base(file)+" queries "+m)
 		}
 	}
+	// The images source reads the host's images after it is ready; its
+	// series come once they are read.
+	testenv.WaitForState(t, time.Minute, "every metric the alerts and the dashboard query exported", func() (bool, string) {
+		_, body, err := httpGet(s.agentURL + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		exported := map[string]bool{}
+		for _, line := range strings.Split(body, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+				exported[f[2]] = true
+			}
+		}
+		var missing []string
+		for _, q := range queried {
+			if m := q[strings.LastIndex(q, " ")+1:]; !exported[m] {
+				missing = append(missing, q+", which the running agent does not export")
+			}
+		}
+		return len(missing) == 0, strings.Join(missing, "; ")
+	})
 }
 
 // auditUp waits up to timeout for the agent's dockward_audit_up series

@@ -169,6 +169,7 @@ func TestDashboardHasRequiredPanels(t *testing.T) {
 		"tampering with audit":              regexp.MustCompile(`(?i)tampering with audit`),
 		"loss":                              regexp.MustCompile(`(?i)loss`),
 		"stream status":                     regexp.MustCompile(`(?i)stream status`),
+		"image vulnerabilities":             regexp.MustCompile(`(?i)image vulnerabilities`),
 	}
 	ids := map[int]string{}
 	for _, p := range allPanels(d.Panels) {

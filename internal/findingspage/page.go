@@ -52,6 +52,7 @@ tr.exempt .details,tr.exempt .fix{color:#555}
 .mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.95em}
 .details{margin:0;padding:0;list-style:none;color:#444}
 .fix{color:#444;font-size:.9em}
+table.vulns{margin:.3em 0;font-size:.9em;background:#fff;color:#222}
 .empty{padding:2em;text-align:center;color:#666}
 footer{margin-top:1em;color:#666;font-size:.85em}
 .views{margin:0 0 .8em}
@@ -74,6 +75,9 @@ var contentSecurityPolicy = func() string {
 		"'; img-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 }()
 
+// maxVulnsShown bounds the per-CVE rows the page shows for one finding.
+const maxVulnsShown = 200
+
 var page = template.Must(template.New("findings").Funcs(template.FuncMap{
 	"since": func(t time.Time, now time.Time) string {
 		if t.IsZero() {
@@ -82,6 +86,13 @@ var page = template.Must(template.New("findings").Funcs(template.FuncMap{
 		return now.Sub(t).Truncate(time.Second).String() + " ago"
 	},
 	"rfc3339": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// shownVulns is the part of a per-CVE list the page shows; the API has
+	// all of it (a host with a thousand images has hundreds of thousands).
+	"shownVulns": func(l findings.VulnerabilityList) []findings.Vulnerability {
+		all := l.All()
+		return all[:min(len(all), maxVulnsShown)]
+	},
+	"moreVulns": func(l findings.VulnerabilityList) int { return max(0, l.Len()-maxVulnsShown) },
 }).Parse(`{{define "head"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -117,6 +128,12 @@ var page = template.Must(template.New("findings").Funcs(template.FuncMap{
 <td><span class="mono">{{.Subject.Name}}</span>{{if .Subject.ContainerID}}<br><span class="mono">{{.Subject.ShortID}}</span>{{end}}{{if .Subject.Image}} <span class="mono">{{.Subject.Image}}</span>{{end}}</td>
 <td>{{.Message}}{{if .Exempt}}<br><strong>exempt:</strong> {{.ExemptReason}}{{end}}
 {{- if .Details}}<ul class="details">{{range $k, $v := .Details}}<li><span class="mono">{{$k}}</span>: {{$v}}</li>{{end}}</ul>{{end}}
+{{- if .Vulnerabilities.Len}}<details class="vulns"><summary>{{.Vulnerabilities.Len}} vulnerabilities</summary><table class="vulns">
+<thead><tr><th>Vulnerability</th><th>Package</th><th>Installed</th><th>Fixed</th><th>Severity</th></tr></thead><tbody>
+{{- range shownVulns .Vulnerabilities}}
+<tr class="vuln"><td class="mono">{{.ID}}</td><td class="mono">{{.Package}}</td><td class="mono">{{.Installed}}</td><td class="mono">{{if .Fixed}}{{.Fixed}}{{else}}no fix{{end}}</td><td>{{.Severity}}</td></tr>
+{{- end}}
+</tbody></table>{{with moreVulns .Vulnerabilities}}<div class="fix">and {{.}} more in <a href="api/v1/findings">api/v1/findings</a></div>{{end}}</details>{{end}}
 {{- if .Remediation}}<div class="fix">Fix: {{.Remediation}}</div>{{end}}</td>
 <td title="{{rfc3339 .FirstSeen}}">{{since .FirstSeen $.Now}}</td>
 </tr>

@@ -1,6 +1,7 @@
 package findingspage
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -187,5 +188,48 @@ func TestPageWithoutFindings(t *testing.T) {
 	_, body := get(t, Handler(findings.NewStore(nil)), "/findings?kind=daemon")
 	if !strings.Contains(body, `id="no-findings">No open findings of kind daemon.`) {
 		t.Errorf("empty page does not say so:\n%s", body)
+	}
+}
+
+// An image finding's per-CVE list is on the page, one row per CVE with its
+// package, installed and fixed version and severity.
+func TestPageListsVulnerabilities(t *testing.T) {
+	s := findings.NewStore(nil)
+	img := findings.ImageSubject("sha256:"+strings.Repeat("ab", 32), []string{"web:1"})
+	f := findings.New("image.vulnerable", img, "Image web:1: 2 vulnerabilities")
+	f.Vulnerabilities = findings.ListOf([]findings.Vulnerability{
+		{ID: "CVE-2024-0727", Package: "openssl", Installed: "3.0.11-1~deb12u1", Fixed: "3.0.13-1~deb12u1", Severity: "high"},
+		{ID: "CVE-2024-5535", Package: "openssl", Installed: "3.0.11-1~deb12u1", Severity: "critical"},
+	})
+	s.SourceSink("images").Set("image/x", []findings.Finding{f})
+	_, body := get(t, Handler(s), "/findings")
+	for _, want := range []string{
+		`<tr class="vuln"><td class="mono">CVE-2024-0727</td><td class="mono">openssl</td><td class="mono">3.0.11-1~deb12u1</td><td class="mono">3.0.13-1~deb12u1</td><td>high</td></tr>`,
+		`<tr class="vuln"><td class="mono">CVE-2024-5535</td><td class="mono">openssl</td><td class="mono">3.0.11-1~deb12u1</td><td class="mono">no fix</td><td>critical</td></tr>`,
+		"<summary>2 vulnerabilities</summary>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}
+
+// A long per-CVE list is cut on the page, which points to the API for the
+// rest.
+func TestPageBoundsLongVulnerabilityLists(t *testing.T) {
+	s := findings.NewStore(nil)
+	f := findings.New("image.vulnerable", findings.ImageSubject("sha256:"+strings.Repeat("cd", 32), nil), "many")
+	many := make([]findings.Vulnerability, 250)
+	for i := range many {
+		many[i] = findings.Vulnerability{ID: fmt.Sprintf("CVE-2024-%d", i), Package: "p", Installed: "1", Severity: "low"}
+	}
+	f.Vulnerabilities = findings.ListOf(many[:100], many[100:])
+	s.SourceSink("images").Set("image/y", []findings.Finding{f})
+	_, body := get(t, Handler(s), "/findings")
+	if n := strings.Count(body, `<tr class="vuln">`); n != maxVulnsShown {
+		t.Errorf("page shows %d CVE rows, want %d", n, maxVulnsShown)
+	}
+	if !strings.Contains(body, "and 50 more in") || !strings.Contains(body, "<summary>250 vulnerabilities</summary>") {
+		t.Error("page does not say how many more the API has")
 	}
 }

@@ -113,6 +113,26 @@ type Finding struct {
 	Exempt       bool   `json:"exempt,omitempty"`
 	ExemptReason string `json:"exempt_reason,omitempty"`
 	Remediation  string `json:"remediation,omitempty"`
+	// Vulnerabilities is the per-CVE list of an image.vulnerable or
+	// container.package_drift finding; the counts are metrics, the list is
+	// here so that no CVE becomes a label.
+	Vulnerabilities VulnerabilityList `json:"vulnerabilities,omitzero"`
+}
+
+// Vulnerability is one known vulnerability of one installed package.
+type Vulnerability struct {
+	// ID is the CVE (or the record's own ID when it names no CVE).
+	ID string `json:"id"`
+	// Package is the package as the vulnerability records name it (Debian's
+	// and Alpine's source package, whose binaries the image installs).
+	Package   string `json:"package"`
+	Installed string `json:"installed"`
+	// Fixed is the first fixed version; empty when no fix exists yet.
+	Fixed string `json:"fixed,omitempty"`
+	// Severity is critical, high, medium, low, negligible or unknown.
+	Severity string `json:"severity"`
+	// Records are the OSV records that name it (a DSA and a DEBIAN-CVE).
+	Records []string `json:"records,omitempty"`
 }
 
 // findingKey identifies one (rule, subject) pair.

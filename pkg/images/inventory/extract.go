@@ -66,9 +66,9 @@ func NewExtractor(limits Limits, tempDir string, log *zap.Logger) *Extractor {
 	return &Extractor{limits: limits, tempDir: tempDir, log: log, now: time.Now}
 }
 
-// databases are the package databases osv-scalibr's dpkg, apk and rpm
+// Databases are the package databases osv-scalibr's dpkg, apk and rpm
 // extractors read; only these are opened.
-var databases = []string{
+var Databases = []string{
 	"var/lib/dpkg/status", "var/lib/dpkg/status.d", "usr/lib/opkg/status",
 	"lib/apk/db/installed", "usr/lib/apk/db/installed",
 	"var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "var/lib/rpm/rpmdb.sqlite",
@@ -165,7 +165,7 @@ func (e *Extractor) extract(ctx context.Context, id string, fsys scalibrfs.FS, l
 func presentDatabases(fsys scalibrfs.FS) ([]string, []Skip) {
 	var paths []string
 	var skips []Skip
-	for _, p := range databases {
+	for _, p := range Databases {
 		_, err := fs.Stat(fsys, p)
 		switch {
 		case err == nil:

@@ -15,10 +15,9 @@ import (
 // without packages.
 type collector struct {
 	stats.NoopCollector
-	mu      sync.Mutex
-	tooBig  []string
-	failed  []string
-	results map[string]stats.FileExtractedResult
+	mu     sync.Mutex
+	tooBig []string
+	failed []string
 }
 
 func (c *collector) AfterFileRequired(plugin string, s *stats.FileRequiredStats) {

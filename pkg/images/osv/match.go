@@ -79,6 +79,9 @@ func MatchZip(ctx context.Context, path string, queries []Query) (map[Query][]Vu
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, st, ctx.Err()
 		}
+		// The central directory of a 100k-record zip is tens of MB; drop
+		// each entry once read, so the pass's memory shrinks as it goes.
+		zr.File[i] = nil
 		if !strings.HasSuffix(f.Name, ".json") || f.FileInfo().IsDir() {
 			continue
 		}

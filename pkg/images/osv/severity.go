@@ -22,6 +22,9 @@ const (
 	Critical
 )
 
+// NumLevels is the number of levels, for arrays indexed by Level.
+const NumLevels = int(Critical) + 1
+
 // Levels lists every level, most severe first (the metrics' label values).
 var Levels = []Level{Critical, High, Medium, Low, Negligible, Unknown}
 

@@ -7,58 +7,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dockward/dockward/internal/osvtest"
 )
 
-// bucket is a local stand-in for OSV's bucket: it serves one body per
-// ecosystem with an ETag and answers conditional GETs as GCS does.
-type bucket struct {
-	mu       sync.Mutex
-	body     []byte
-	etag     string
-	status   int // when set, answered instead
-	requests []*http.Request
-}
-
-func (b *bucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.requests = append(b.requests, r)
-	if b.status != 0 {
-		w.WriteHeader(b.status)
-		return
-	}
-	if r.URL.Path != "/Debian/all.zip" {
-		http.NotFound(w, r)
-		return
-	}
-	if r.Header.Get("If-None-Match") == b.etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("ETag", b.etag)
-	w.Write(b.body)
-}
-
-func (b *bucket) serve(body []byte, etag string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.body, b.etag, b.status = body, etag, 0
-}
-
-func (b *bucket) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.requests)
-}
-
-func newUpdater(t *testing.T) (*Updater, *bucket, *time.Time) {
+func newUpdater(t *testing.T) (*Updater, *osvtest.Bucket, *time.Time) {
 	t.Helper()
-	b := &bucket{}
+	b := &osvtest.Bucket{}
 	srv := httptest.NewServer(b)
 	t.Cleanup(srv.Close)
 	now := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -70,7 +27,7 @@ func newUpdater(t *testing.T) (*Updater, *bucket, *time.Time) {
 func TestUpdateDownloadsThenNotModified(t *testing.T) {
 	u, b, now := newUpdater(t)
 	rec := osvtest.New("DEBIAN-CVE-2024-1").Upstream("CVE-2024-1").Affects(bookworm, "openssl", patched)
-	b.serve(osvtest.Bytes(t, rec), `"v1"`)
+	b.Serve(osvtest.Bytes(t, rec), `"v1"`)
 
 	res, err := u.Update(context.Background(), "Debian")
 	if err != nil || !res.Swapped || res.Records != 1 {
@@ -86,7 +43,7 @@ func TestUpdateDownloadsThenNotModified(t *testing.T) {
 	if err != nil || res.Swapped || !res.NotModified {
 		t.Fatalf("second update: %+v, %v; want 304 Not Modified", res, err)
 	}
-	if got := b.requests[1].Header.Get("If-None-Match"); got != `"v1"` {
+	if got := b.Header(1, "If-None-Match"); got != `"v1"` {
 		t.Errorf("second request sent If-None-Match %q, want the ETag \"v1\"", got)
 	}
 	second, _ := u.DB.Info("Debian")
@@ -100,7 +57,7 @@ func TestUpdateDownloadsThenNotModified(t *testing.T) {
 
 func TestUpdateCorruptZipKeepsTheOld(t *testing.T) {
 	u, b, _ := newUpdater(t)
-	b.serve(osvtest.Bytes(t, osvtest.New("DEBIAN-CVE-2024-1").Affects(bookworm, "openssl", "")), `"v1"`)
+	b.Serve(osvtest.Bytes(t, osvtest.New("DEBIAN-CVE-2024-1").Affects(bookworm, "openssl", "")), `"v1"`)
 	if _, err := u.Update(context.Background(), "Debian"); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +68,7 @@ func TestUpdateCorruptZipKeepsTheOld(t *testing.T) {
 		"no records": osvtest.Bytes(t),
 		"truncated":  before[:len(before)/2],
 	} {
-		b.serve(body, `"`+name+`"`)
+		b.Serve(body, `"`+name+`"`)
 		res, err := u.Update(context.Background(), "Debian")
 		var ue *UpdateError
 		if !errors.As(err, &ue) || ue.Reason != ReasonInvalid || res.Swapped {
@@ -130,9 +87,7 @@ func TestUpdateCorruptZipKeepsTheOld(t *testing.T) {
 
 func TestUpdateErrors(t *testing.T) {
 	u, b, _ := newUpdater(t)
-	b.mu.Lock()
-	b.status = http.StatusForbidden
-	b.mu.Unlock()
+	b.Fail(http.StatusForbidden)
 	_, err := u.Update(context.Background(), "Debian")
 	var ue *UpdateError
 	if !errors.As(err, &ue) || ue.Reason != ReasonStatus {
@@ -140,7 +95,7 @@ func TestUpdateErrors(t *testing.T) {
 	}
 
 	big := make([]byte, 2<<20)
-	b.serve(big, `"big"`)
+	b.Serve(big, `"big"`)
 	if _, err := u.Update(context.Background(), "Debian"); !errors.As(err, &ue) || ue.Reason != ReasonSize {
 		t.Errorf("a 2 MiB body with a 1 MiB cap: %v, want a size error", err)
 	}
@@ -156,11 +111,11 @@ func TestUpdateErrors(t *testing.T) {
 
 func TestUpdateOfflineMakesNoRequest(t *testing.T) {
 	u, b, _ := newUpdater(t)
-	b.serve(osvtest.Bytes(t, osvtest.New("X-1").Affects(bookworm, "openssl", "")), `"v1"`)
+	b.Serve(osvtest.Bytes(t, osvtest.New("X-1").Affects(bookworm, "openssl", "")), `"v1"`)
 	u.Offline = true
 	res, err := u.Update(context.Background(), "Debian")
-	if err != nil || res.Swapped || b.count() != 0 {
-		t.Fatalf("offline: %+v, %v, %d requests; want nothing done", res, err, b.count())
+	if err != nil || res.Swapped || b.Requests() != 0 {
+		t.Fatalf("offline: %+v, %v, %d requests; want nothing done", res, err, b.Requests())
 	}
 	// A zip the operator drops in is current as of its modification time.
 	p := osvtest.WriteZip(t, u.DB.Dir, "Debian", osvtest.New("X-1").Affects(bookworm, "openssl", ""))
