@@ -165,3 +165,24 @@ func TestImageEvents(t *testing.T) {
 		t.Errorf("the deleted image's cached inventory is still there: %v", err)
 	}
 }
+
+// dockward scan fetches a zip it does not have (not offline) before it
+// judges, from vulns.db.url.
+func TestScanDownloadsMissingZip(t *testing.T) {
+	b := &osvtest.Bucket{}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	b.Serve(osvtest.Bytes(t, highRecord), `"v1"`)
+	h := newHarness(t, func(c *Config) { c.Vulns.DB.Offline, c.Vulns.DB.URL = false, srv.URL })
+	ref := "dockward-test-img-scandl:1"
+	debianImage(t, ref)
+	h.scan()
+	// Other local images may bring other ecosystems (their zips 404 here).
+	if b.Requests() == 0 {
+		t.Error("scan made no request for the missing Debian zip")
+	}
+	if info, _ := h.src.db.Info("Debian"); !info.Present {
+		t.Error("scan did not store the downloaded Debian zip")
+	}
+	h.mustFinding("image.vulnerable", ref)
+}

@@ -160,3 +160,38 @@ func TestStaleDatabase(t *testing.T) {
 		t.Errorf("db age %gs, want 10 days", age)
 	}
 }
+
+// A zip that is not a zip (a half-copied file, an HTML error page saved by
+// hand) is reported as missing data with the reason; nothing panics.
+func TestNonZipDatabase(t *testing.T) {
+	h := newHarness(t, nil)
+	ref := "dockward-test-img-nonzip:1"
+	id := debianImage(t, ref)
+	p := h.debianZip(debianRecords()...)
+	if err := os.WriteFile(p, []byte("<html>503 Service Unavailable</html>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.scan()
+	f := h.mustFinding("vulns.db_missing", p)
+	if !strings.Contains(f.Message, "unreadable OSV database") {
+		t.Errorf("db_missing message %q does not say the zip is unreadable", f.Message)
+	}
+	if got := h.series("dockward_image_vulnerabilities", map[string]string{"image_id": shortID(id)}); len(got) != 0 {
+		t.Errorf("an image matched against an unreadable zip has counts: %v", got)
+	}
+}
+
+// images.finding_severity raises or lowers image.vulnerable's severity.
+func TestFindingSeverityMapping(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.FindingSeverity = DefaultFindingSeverity()
+		c.FindingSeverity["high"] = "critical"
+	})
+	ref := "dockward-test-img-mapped:1"
+	debianImage(t, ref)
+	h.debianZip(debianRecords()...)
+	h.scan()
+	if f := h.mustFinding("image.vulnerable", ref); f.Severity != findings.Critical {
+		t.Errorf("image.vulnerable is %s, want critical (its highest fixable CVE is high, mapped to critical)", f.Severity)
+	}
+}
