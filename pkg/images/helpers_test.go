@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,36 @@ type harness struct {
 	src   *Source
 	store *findings.Store
 	reg   *prometheus.Registry
+	eng   *recordingEngine
+}
+
+// recordingEngine remembers which image IDs were exported, so a test can
+// tell its own images' exports from those of images other packages' tests
+// create on the shared engine meanwhile.
+type recordingEngine struct {
+	*client.Client
+	mu    sync.Mutex
+	saved map[string]int
+}
+
+func (e *recordingEngine) ImageSave(ctx context.Context, ids []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	e.mu.Lock()
+	for _, id := range ids {
+		e.saved[id]++
+	}
+	e.mu.Unlock()
+	return e.Client.ImageSave(ctx, ids, opts...)
+}
+
+// exportsOf counts the exports of the given image IDs.
+func (h *harness) exportsOf(ids ...string) int {
+	h.eng.mu.Lock()
+	defer h.eng.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		n += h.eng.saved[id]
+	}
+	return n
 }
 
 func newHarness(t *testing.T, mutate func(*Config)) *harness {
@@ -60,8 +91,9 @@ func buildHarness(t *testing.T, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	h := &harness{t: t, cfg: cfg, store: findings.NewStore(nil), reg: prometheus.NewRegistry()}
-	h.src, err = New(cfg, Deps{Registerer: h.reg, Sink: h.store.SourceSink(Name), Engine: c})
+	h := &harness{t: t, cfg: cfg, store: findings.NewStore(nil), reg: prometheus.NewRegistry(),
+		eng: &recordingEngine{Client: c, saved: map[string]int{}}}
+	h.src, err = New(cfg, Deps{Registerer: h.reg, Sink: h.store.SourceSink(Name), Engine: h.eng})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -78,13 +78,13 @@ func TestOfflineSwapRematchesWithoutExport(t *testing.T) {
 	match := map[string]string{"image_id": shortID(id)}
 	h.waitCounts("the first zip's counts", "dockward_image_vulnerabilities", match, "fixable=true,image="+ref+",severity=high:1")
 	h.waitIdle()
-	exported := h.exports()
+	exported := h.exportsOf(id)
 
 	h.swapZip(highRecord, criticalRecord)
 	h.waitCounts("the swapped zip's counts", "dockward_image_vulnerabilities", match,
 		"fixable=false,image="+ref+",severity=critical:1 fixable=true,image="+ref+",severity=high:1")
-	if n := h.exports(); n != exported {
-		t.Errorf("the swap exported images again: %g exports, %g before", n, exported)
+	if n := h.exportsOf(id); n != exported {
+		t.Errorf("the swap exported the image again: %d exports, %d before", n, exported)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -108,14 +108,14 @@ func TestUpdaterSwapsAndKeeps(t *testing.T) {
 	match := map[string]string{"image_id": shortID(id)}
 	h.waitCounts("the downloaded zip's counts", "dockward_image_vulnerabilities", match, "fixable=true,image="+ref+",severity=high:1")
 	h.waitIdle()
-	exported := h.exports()
+	exported := h.exportsOf(id)
 
 	b.Serve(osvtest.Bytes(t, highRecord, criticalRecord), `"v2"`)
 	h.refresh()
 	h.waitCounts("the updated zip's counts", "dockward_image_vulnerabilities", match,
 		"fixable=false,image="+ref+",severity=critical:1 fixable=true,image="+ref+",severity=high:1")
-	if n := h.exports(); n != exported {
-		t.Errorf("the update exported images again: %g exports, %g before", n, exported)
+	if n := h.exportsOf(id); n != exported {
+		t.Errorf("the update exported the image again: %d exports, %d before", n, exported)
 	}
 
 	before := b.Requests()
