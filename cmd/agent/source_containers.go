@@ -24,7 +24,7 @@ func buildContainers(w *wiring, cfg Config, b sourceBase) (findings.Source, erro
 		Sink:           b.sink,
 		Engine:         containers.NewEngine(docker),
 		OnDaemonReload: w.DaemonReloaded,
-		HostRoot:       cfg.hostRoot(), // for /proc and dockerd's sockets
+		HostRoot:       b.host, // for /proc and dockerd's sockets
 
 	})
 	if err != nil {

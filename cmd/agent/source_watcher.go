@@ -28,6 +28,7 @@ func buildWatcher(w *wiring, cfg Config, b sourceBase) (findings.Source, error) 
 		return nil, err
 	}
 	w.SetDockerdPID(src.DockerdPID)
+	w.SetObserver(watcher.Name, src.Observations)
 	w.OnDaemonReload(src.DaemonReloaded)
 	return src, nil
 }

@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -43,6 +44,10 @@ type Check struct {
 	// that moves its score).
 	DockerBench       string `json:"docker_bench"`
 	DockerBenchScored bool   `json:"docker_bench_scored"`
+	// DockerBenchInfoBranch is whether that release also has a branch that
+	// counts the check without scoring it: an info line, say, when the
+	// file the check is about does not exist.
+	DockerBenchInfoBranch bool `json:"docker_bench_info_branch"`
 	// Rules are the rules whose findings fail (or, when Informational,
 	// inform) the check. A finding counts only when its CIS reference is
 	// the check's ID, so one rule (file.mode) can judge several checks.
@@ -50,6 +55,9 @@ type Check struct {
 	// Informational checks report info rather than fail when a finding
 	// is open: the benchmark asks for a review, not a setting.
 	Informational bool `json:"informational,omitempty"`
+	// InfoRules are rules of Rules whose findings inform rather than fail
+	// (a list to review when there is nothing to judge it against).
+	InfoRules []string `json:"info_rules,omitempty"`
 	// Observed names the source that reports the check's result as an
 	// observation (a count, events seen) rather than as findings.
 	Observed string `json:"observed_by,omitempty"`
@@ -191,25 +199,30 @@ func judgeCheck(c Check, byRule map[string][]Finding, in ComplianceInput) CheckR
 		return r
 	}
 	failing, exempted := map[string]bool{}, map[string]bool{}
+	informs := false
 	for _, id := range c.Rules {
 		for _, f := range byRule[id] {
-			if f.CIS != c.ID {
+			switch {
+			case f.CIS != c.ID:
+				continue
+			case f.Exempt:
+				exempted[subjectLabel(f.Subject)] = true
 				continue
 			}
-			if f.Exempt {
-				exempted[subjectLabel(f.Subject)] = true
+			failing[subjectLabel(f.Subject)] = true
+			if c.Informational || slices.Contains(c.InfoRules, id) {
+				informs = true
 			} else {
-				failing[subjectLabel(f.Subject)] = true
+				r.Status = StatusFail
 			}
 		}
 	}
 	r.Subjects, r.Exempted = sortedKeys(failing), sortedKeys(exempted)
 	o, observed := in.Observations[c.ID]
 	switch {
-	case len(failing) > 0 && c.Informational:
+	case r.Status == StatusFail:
+	case informs:
 		r.Status = StatusInfo
-	case len(failing) > 0:
-		r.Status = StatusFail
 	case observed:
 		// An observed check's result, or a source saying it could not
 		// judge a check this time (manual, not_applicable).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,8 +87,9 @@ func TestChecksMatchDockerBenchByText(t *testing.T) {
 			t.Errorf("%s is %q, but docker-bench's %s is %q", c.ID, c.Title, c.DockerBench, d.title)
 		case c.Automated != d.automated:
 			t.Errorf("%s: automated=%v, docker-bench says %v", c.ID, c.Automated, d.automated)
-		case c.DockerBenchScored != d.scored():
-			t.Errorf("%s: docker_bench_scored=%v, but docker-bench's flags for %s are %q", c.ID, c.DockerBenchScored, d.id, d.flags)
+		case c.DockerBenchScored != d.scored() || c.DockerBenchInfoBranch != strings.Contains(d.flags, "C"):
+			t.Errorf("%s: docker_bench_scored=%v info_branch=%v, but docker-bench's flags for %s are %q", c.ID,
+				c.DockerBenchScored, c.DockerBenchInfoBranch, d.id, d.flags)
 		}
 		if SectionTitle(c.Section()) == "" {
 			t.Errorf("%s: no section title for %q", c.ID, c.Section())
@@ -95,13 +97,9 @@ func TestChecksMatchDockerBenchByText(t *testing.T) {
 	}
 }
 
-// pendingScoredChecks are docker-bench-scored checks whose rules are not
-// built yet; the list must end empty.
-var pendingScoredChecks = map[string]bool{"1.1.1": true, "1.1.2": true, "2.10": true, "2.11": true, "4.5": true}
-
 // Every automated check docker-bench-security 1.6.0 scores gets a pass or
-// a fail from dockward: it has rules, and is neither informational nor
-// only observed.
+// a fail from dockward: it has a rule that fails it (not only informational
+// ones), and is not only observed.
 func TestNoScoredCheckLeftWithoutPassOrFail(t *testing.T) {
 	var left []string
 	scored := 0
@@ -110,21 +108,19 @@ func TestNoScoredCheckLeftWithoutPassOrFail(t *testing.T) {
 			continue
 		}
 		scored++
-		if len(c.Rules) == 0 || c.Informational || c.Observed != "" {
+		failsIt := false
+		for _, r := range c.Rules {
+			failsIt = failsIt || !slices.Contains(c.InfoRules, r)
+		}
+		if !failsIt || c.Informational || c.Observed != "" {
 			left = append(left, c.ID)
 		}
 	}
 	if scored != 90 {
 		t.Errorf("docker-bench scores %d checks, want 90", scored)
 	}
-	var unexpected []string
-	for _, id := range left {
-		if !pendingScoredChecks[id] {
-			unexpected = append(unexpected, id)
-		}
-	}
-	if len(unexpected) > 0 || len(left) != len(pendingScoredChecks) {
-		t.Errorf("scored checks left without pass or fail: %v (pending: %d)", left, len(pendingScoredChecks))
+	if len(left) > 0 {
+		t.Errorf("%d checks docker-bench-security scores are left without a pass or fail: %v", len(left), left)
 	}
 }
 
@@ -136,6 +132,11 @@ func TestCheckRulesMatchCatalogue(t *testing.T) {
 	for _, c := range Checks() {
 		if len(c.Rules) == 0 && c.Observed == "" && c.Manual == "" {
 			t.Errorf("%s has no rules, no observer and no reason to be manual", c.ID)
+		}
+		for _, id := range c.InfoRules {
+			if !slices.Contains(c.Rules, id) {
+				t.Errorf("%s: info rule %s is not one of its rules", c.ID, id)
+			}
 		}
 		for _, id := range c.Rules {
 			r, ok := LookupRule(id)
@@ -220,6 +221,26 @@ func TestObservedCheck(t *testing.T) {
 	notYet := func(string) bool { return false }
 	if r := judgeCheck(c, nil, ComplianceInput{Judged: notYet, Observations: obs}); r.Status != StatusManual || !strings.Contains(r.Note, "containers source") {
 		t.Errorf("source not judged: %s %q", r.Status, r.Note)
+	}
+}
+
+// 1.1.2 without a trusted list only informs (the members, named); with one,
+// an untrusted member fails it.
+func TestInfoRulesInform(t *testing.T) {
+	dockerd := Subject{Kind: KindDaemon, Name: "dockerd"}
+	status := func(rule string) Status {
+		for _, r := range Report(ComplianceInput{Open: []Finding{New(rule, dockerd, "alice")}}).Results() {
+			if r.ID == "1.1.2" {
+				return r.Status
+			}
+		}
+		return ""
+	}
+	if got := status("daemon.docker_group_members"); got != StatusInfo {
+		t.Errorf("members without a list: %s, want info", got)
+	}
+	if got := status("daemon.docker_group_untrusted"); got != StatusFail {
+		t.Errorf("an untrusted member: %s, want fail", got)
 	}
 }
 

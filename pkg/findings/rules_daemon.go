@@ -37,5 +37,22 @@ func init() {
 			"Remove \"seccomp-profile\" from daemon.json, or point it at a reviewed profile."),
 		d("daemon.experimental", "2.18", Low, "Experimental features are enabled",
 			"Remove \"experimental\": true from daemon.json."),
+		// Host-side checks judged with the daemon's settings.
+		d("daemon.data_root_shared", "1.1.1", Low, "Docker's root dir is not on its own filesystem",
+			"Give Docker's root dir (docker info: Docker Root Dir) a partition or logical volume of its own, mounted there."),
+		d("daemon.docker_group_untrusted", "1.1.2", Medium, "Users outside trusted_docker_users can control the Docker daemon",
+			"Remove them from the socket's group (gpasswd -d <user> docker), or add them to host.trusted_docker_users if they are trusted with root."),
+		d("daemon.docker_group_members", "1.1.2", Info, "Users can control the Docker daemon through the socket's group",
+			"Review them: the group is root-equivalent. List the trusted ones in host.trusted_docker_users; remove the others (gpasswd -d <user> docker)."),
+		d("daemon.version_old", "1.2.2", Info, "Docker is older than the configured minimum version",
+			"Upgrade Docker (docker-ce or the distribution's package) to host.minimum_docker_version or later."),
+		d("daemon.not_rootless", "2.1", Info, "The Docker daemon runs as root",
+			"Where the workloads allow it, run Docker in rootless mode (dockerd-rootless-setuptool.sh install)."),
+		d("daemon.cgroup_parent", "2.10", Low, "The daemon puts containers under a custom cgroup parent",
+			"Remove \"cgroup-parent\" from daemon.json (and --cgroup-parent from dockerd's flags) unless it is confirmed as needed."),
+		d("daemon.dm_basesize", "2.11", Low, "The devicemapper base device size is changed",
+			"Remove dm.basesize from \"storage-opts\" (or --storage-opt) until a larger base device is needed."),
+		d("daemon.content_trust_off", "4.5", Low, "Docker content trust is not enabled for logins",
+			"Set it for every login: echo DOCKER_CONTENT_TRUST=1 >> /etc/environment."),
 	)
 }

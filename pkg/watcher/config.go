@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dockward/dockward/pkg/findings"
@@ -26,7 +28,16 @@ type Config struct {
 	// BinaryDirs are searched for Docker's binaries before the standard
 	// PATH directories.
 	BinaryDirs []string `yaml:"binary_dirs"`
+	// TrustedDockerUsers may control dockerd through the API socket's
+	// group (CIS 1.1.2); any other member is reported. Without a list the
+	// members are reported as info, by name.
+	TrustedDockerUsers []string `yaml:"trusted_docker_users"`
+	// MinimumDockerVersion is the oldest Docker release allowed (CIS 1.2.2),
+	// such as "24.0"; empty leaves the check manual.
+	MinimumDockerVersion string `yaml:"minimum_docker_version"`
 }
+
+var minimumVersionRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
 // ExtraFile is one site-specific file rule.
 type ExtraFile struct {
@@ -57,6 +68,14 @@ func (c Config) Validate() error {
 	}
 	if c.Debounce < 0 || c.Debounce > 10*time.Second {
 		errs = append(errs, findings.ConfigErrorf(Name+".debounce", "%s must be between 0s and 10s (default 200ms)", c.Debounce))
+	}
+	if c.MinimumDockerVersion != "" && !minimumVersionRe.MatchString(c.MinimumDockerVersion) {
+		errs = append(errs, findings.ConfigErrorf(Name+".minimum_docker_version", "%q is not a release number such as 24.0 or 27.3.1", c.MinimumDockerVersion))
+	}
+	for i, u := range c.TrustedDockerUsers {
+		if u == "" || strings.ContainsAny(u, ": \t\n") {
+			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.trusted_docker_users[%d]", Name, i), "%q is not a user name", u))
+		}
 	}
 	for i, d := range c.BinaryDirs {
 		if !path.IsAbs(d) {

@@ -45,6 +45,8 @@ type daemonInputs struct {
 	configErr     error              // why dockerd would refuse daemon.json
 	// configUnreadable: daemon.json exists but this process cannot read it.
 	configUnreadable bool
+
+	host hostFacts // the host-side facts (hostrules.go)
 }
 
 // setting is one effective value and where it came from, for the finding's

@@ -29,7 +29,7 @@ func hardenedInfo() *system.Info {
 		Driver:             "overlay2",
 		LoggingDriver:      "syslog",
 		LiveRestoreEnabled: true,
-		SecurityOptions:    []string{"name=seccomp,profile=default", "name=userns"},
+		SecurityOptions:    []string{"name=seccomp,profile=default", "name=userns", "name=rootless"},
 		Plugins:            system.PluginsInfo{Authorization: []string{"authz-broker"}},
 		RegistryConfig: &registry.ServiceConfig{
 			InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
@@ -40,7 +40,8 @@ func hardenedInfo() *system.Info {
 
 func inputs(t *testing.T, js string, info *system.Info, args ...string) *daemonInputs {
 	t.Helper()
-	in := &daemonInputs{configPath: defaultDaemonJSON, info: dockerinfo.Parse(info), flags: parseDockerdFlags(args)}
+	in := &daemonInputs{configPath: defaultDaemonJSON, info: dockerinfo.Parse(info), flags: parseDockerdFlags(args),
+		host: hardenedHost()}
 	if js != "" {
 		cfg, err := daemonjson.Parse([]byte(js))
 		if err != nil {
@@ -49,6 +50,19 @@ func inputs(t *testing.T, js string, info *system.Info, args ...string) *daemonI
 			in.config = cfg
 		}
 	}
+	return in
+}
+
+// hardenedHost passes the host-side checks: Docker's root dir is its own
+// filesystem, the socket's group is empty, content trust is on.
+func hardenedHost() hostFacts {
+	return hostFacts{dataRoot: "/var/lib/docker", dataRootMount: true, group: hostfs.GroupMembers{Name: "docker", GID: 999},
+		contentTrust: setting[bool]{true, "/etc/environment"}}
+}
+
+// withHost changes in's host facts.
+func withHost(in *daemonInputs, mut func(*hostFacts)) *daemonInputs {
+	mut(&in.host)
 	return in
 }
 
@@ -106,7 +120,9 @@ func TestDaemonRules(t *testing.T) {
 		{"tcp json", "daemon.tcp_without_tls", inputs(t, withJSON(`"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]`), nil), "configured hosts"},
 		{"tcp flag no scheme", "daemon.tcp_without_tls", inputs(t, hardenedJSON, nil, "-H", "0.0.0.0:2375", "--tls"), "configured hosts"},
 		{"no ulimits", "daemon.no_default_ulimits", inputs(t, strings.Replace(hardenedJSON, `"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}},`, "", 1), nil), "dockerd default"},
-		{"no userns /info", "daemon.no_userns_remap", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.SecurityOptions = i.SecurityOptions[:1] })), "GET /info"},
+		{"no userns /info", "daemon.no_userns_remap", inputs(t, hardenedJSON, withInfo(func(i *system.Info) {
+			i.SecurityOptions = []string{"name=seccomp,profile=default", "name=rootless"}
+		})), "GET /info"},
 		{"no userns json", "daemon.no_userns_remap", inputs(t, strings.Replace(hardenedJSON, `"userns-remap": "default",`, "", 1), nil), "dockerd default"},
 		{"no authz /info", "daemon.no_authz_plugin", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.Plugins.Authorization = nil })), "GET /info"},
 		{"no authz json", "daemon.no_authz_plugin", inputs(t, strings.Replace(hardenedJSON, `"authorization-plugins": ["authz-broker"],`, "", 1), nil), "dockerd default"},
@@ -127,6 +143,24 @@ func TestDaemonRules(t *testing.T) {
 		{"experimental /info", "daemon.experimental", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.ExperimentalBuild = true })), "GET /info"},
 		{"experimental json", "daemon.experimental", inputs(t, withJSON(`"experimental": true`), nil), "daemon.json"},
 		{"invalid json", "daemon.config_invalid", inputs(t, `{"icc": false,}`, nil), ""},
+		{"not rootless /info", "daemon.not_rootless", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.SecurityOptions = i.SecurityOptions[:2] })), "GET /info"},
+		{"cgroup parent json", "daemon.cgroup_parent", inputs(t, withJSON(`"cgroup-parent": "/docker-workloads"`), nil), "daemon.json"},
+		{"cgroup parent flag", "daemon.cgroup_parent", inputs(t, hardenedJSON, nil, "--cgroup-parent", "/x"), "flag --cgroup-parent"},
+		{"dm.basesize json", "daemon.dm_basesize", inputs(t, withJSON(`"storage-driver": "devicemapper", "storage-opts": ["dm.basesize=20G"]`), nil), "daemon.json"},
+		{"dm.basesize flag /info", "daemon.dm_basesize", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.Driver = "devicemapper" }),
+			"--storage-opt", "dm.basesize=50G"), "flag --storage-opt"},
+		{"data root shared", "daemon.data_root_shared", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) { h.dataRootMount = false }), "mountinfo"},
+		{"group members, no list", "daemon.docker_group_members", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) {
+			h.group.Listed, h.group.Primary = []string{"alice"}, []string{"bob"}
+		}), ""},
+		{"group member untrusted", "daemon.docker_group_untrusted", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) {
+			h.group.Listed, h.trusted = []string{"alice", "mallory"}, []string{"alice"}
+		}), ""},
+		{"version old", "daemon.version_old", withHost(inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.ServerVersion = "20.10.24+dfsg1" })),
+			func(h *hostFacts) { h.minVersion = "24.0" }), ""},
+		{"content trust off", "daemon.content_trust_off", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) {
+			h.contentTrust = setting[bool]{false, "/etc/environment"}
+		}), "/etc/environment"},
 		{"flag and file conflict", "daemon.config_invalid", inputs(t, withJSON(`"hosts": ["unix:///var/run/docker.sock"]`), nil, "-H", "fd://"), ""},
 	}
 	for _, c := range cases {
@@ -259,7 +293,16 @@ func TestDaemonFindingKindsMatchTheCatalogue(t *testing.T) {
 	  "storage-driver": "aufs", "hosts": ["tcp://0.0.0.0:2375"], "log-driver": "json-file", "userland-proxy": true,
 	  "seccomp-profile": "/etc/docker/seccomp.json", "experimental": true}`
 	var all []findings.Finding
-	for _, in := range []*daemonInputs{inputs(t, worst, nil), inputs(t, `{"icc": false,}`, nil)} {
+	oldDM := &system.Info{Driver: "devicemapper", ServerVersion: "19.03.1"}
+	badHost := func(trusted []string) func(*hostFacts) {
+		return func(h *hostFacts) {
+			*h = hostFacts{dataRoot: "/var/lib/docker", group: hostfs.GroupMembers{Name: "docker", Listed: []string{"eve"}},
+				trusted: trusted, minVersion: "24.0"}
+		}
+	}
+	for _, in := range []*daemonInputs{inputs(t, worst, nil), inputs(t, `{"icc": false,}`, nil),
+		withHost(inputs(t, `{"cgroup-parent": "/x", "storage-opts": ["dm.basesize=20G"]}`, oldDM), badHost(nil)),
+		withHost(inputs(t, "", oldDM), badHost([]string{"alice"}))} {
 		all = append(all, judgeDaemon(in)...)
 	}
 	reached := ruleSet(all)
@@ -297,7 +340,7 @@ func TestDaemonRuleTableMatchesTheCatalogue(t *testing.T) {
 			t.Errorf("catalogued daemon rule %s has no entry in the table", r.ID)
 		}
 	}
-	if len(entries) != 16 {
-		t.Errorf("%d entries, want the 16 daemon rules", len(entries))
+	if len(entries) != 24 {
+		t.Errorf("%d entries, want the 24 daemon rules", len(entries))
 	}
 }

@@ -39,13 +39,7 @@ func TestRealDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &cli); err != nil {
 		t.Fatalf("decoding docker info: %v\n%s", err, out)
 	}
-	c, err := client.New(client.WithHost("unix://" + testenv.DockerSocket()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	h := newHarness(t, &tree{t: t, root: "/"}, c)
+	h := newHarness(t, &tree{t: t, root: "/"}, realDocker(t))
 	fs := h.scan()
 	got := map[string]bool{}
 	for _, f := range fs {
@@ -108,6 +102,17 @@ func TestRealDaemon(t *testing.T) {
 	if err != nil || !strings.Contains(string(data), "dockerd") {
 		t.Errorf("baseline has no dockerd: %v %s", err, data)
 	}
+}
+
+// realDocker is a client of the test engine, closed when the test ends.
+func realDocker(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(client.WithHost("unix://" + testenv.DockerSocket()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func keysOf(m map[string]bool) []string {

@@ -52,7 +52,9 @@ type scanner struct {
 	// reloadInfo is GET /info as fetched on a daemon reload, for the next
 	// scan to judge instead of fetching it again.
 	reloadInfo atomic.Pointer[dockerinfo.Info]
-	watched    []watchedPath
+	// observations are the last scan's compliance observations.
+	observations atomic.Pointer[map[string]findings.Observation]
+	watched      []watchedPath
 }
 
 // watchedPath is one path the Run loop watches through its parent.
@@ -90,7 +92,10 @@ func (s *scanner) scan(ctx context.Context) {
 	var watched []watchedPath
 
 	ids := s.fs.LoadIDs()
-	for _, r := range s.discoverFiles(in) {
+	rules := s.discoverFiles(in)
+	obs := hostObservations(in, rules)
+	s.observations.Store(&obs)
+	for _, r := range rules {
 		scope := "file:" + r.Path
 		watched = append(watched, watchedPath{path: r.Path})
 		found, st, err := s.judgeFile(r, ids)
@@ -211,6 +216,7 @@ func (s *scanner) gatherDaemon(ctx context.Context) *daemonInputs {
 		}
 	}
 	s.gatherInfo(ctx, in)
+	s.gatherHostFacts(in)
 	return in
 }
 

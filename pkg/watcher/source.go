@@ -73,6 +73,16 @@ func New(cfg Config, d Deps) (*Source, error) {
 // Name implements findings.Source.
 func (src *Source) Name() string { return Name }
 
+// Observations are the compliance report's observations of the last scan:
+// the host checks that could not be judged (manual) and the file checks
+// whose files this host does not have (not_applicable).
+func (src *Source) Observations() map[string]findings.Observation {
+	if o := src.s.observations.Load(); o != nil {
+		return *o
+	}
+	return nil
+}
+
 // DockerdPID is the PID of the running dockerd as of the last judgement
 // (0 when unknown). Safe to call from any goroutine.
 func (src *Source) DockerdPID() int { return int(src.s.pid.Load()) }

@@ -30,7 +30,9 @@ type Ulimit struct {
 // to false" apart from "absent" (dockerd's default then applies).
 type Config struct {
 	AuthorizationPlugins []string          `json:"authorization-plugins"`
+	CgroupParent         *string           `json:"cgroup-parent"`
 	Containerd           *string           `json:"containerd"`
+	DataRoot             *string           `json:"data-root"`
 	Debug                *bool             `json:"debug"`
 	DefaultUlimits       map[string]Ulimit `json:"default-ulimits"`
 	Experimental         *bool             `json:"experimental"`
@@ -46,6 +48,7 @@ type Config struct {
 	Pidfile              *string           `json:"pidfile"`
 	SeccompProfile       *string           `json:"seccomp-profile"`
 	StorageDriver        *string           `json:"storage-driver"`
+	StorageOpts          []string          `json:"storage-opts"`
 	TLS                  *bool             `json:"tls"`
 	TLSCACert            *string           `json:"tlscacert"`
 	TLSCert              *string           `json:"tlscert"`
@@ -142,7 +145,9 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) targets() map[string]any {
 	return map[string]any{
 		"authorization-plugins": &c.AuthorizationPlugins,
+		"cgroup-parent":         &c.CgroupParent,
 		"containerd":            &c.Containerd,
+		"data-root":             &c.DataRoot,
 		"debug":                 &c.Debug,
 		"default-ulimits":       &c.DefaultUlimits,
 		"experimental":          &c.Experimental,
@@ -158,6 +163,7 @@ func (c *Config) targets() map[string]any {
 		"pidfile":               &c.Pidfile,
 		"seccomp-profile":       &c.SeccompProfile,
 		"storage-driver":        &c.StorageDriver,
+		"storage-opts":          &c.StorageOpts,
 		"tls":                   &c.TLS,
 		"tlscacert":             &c.TLSCACert,
 		"tlscert":               &c.TLSCert,
