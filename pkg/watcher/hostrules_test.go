@@ -131,4 +131,18 @@ func TestHostChecksOnThisHost(t *testing.T) {
 	if o := h.src.Observations(); o["1.1.1"].Status != "" || o["1.1.2"].Status != "" {
 		t.Errorf("a host check could not be judged on this host: %+v %+v", o["1.1.1"], o["1.1.2"])
 	}
+	// 1.2.2 and 2.1 against the real daemon's GET /info, as docker info
+	// reports it.
+	version := strings.TrimSpace(testenv.Run(t, "docker", "info", "--format", "{{.ServerVersion}}"))
+	rootless := strings.Contains(testenv.Run(t, "docker", "info", "--format", "{{.SecurityOptions}}"), "name=rootless")
+	if _, got := find(fs, "daemon.not_rootless", "dockerd"); got == rootless {
+		t.Errorf("daemon.not_rootless %v, but docker info says rootless %v", got, rootless)
+	}
+	for minimum, want := range map[string]bool{"999.0": true, "1.0": false} {
+		h := newHarness(t, &tree{t: t, root: "/"}, realDocker(t), func(c *Config) { c.MinimumDockerVersion = minimum })
+		f, got := find(h.scan(), "daemon.version_old", "dockerd")
+		if got != want || got && f.Details["server_version"] != version {
+			t.Errorf("minimum %s: daemon.version_old %v %v, want %v for Docker %s", minimum, got, f.Details, want, version)
+		}
+	}
 }
