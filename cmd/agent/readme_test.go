@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dockward/dockward/pkg/auditd/detect"
 	"github.com/dockward/dockward/pkg/findings"
 )
 
@@ -62,6 +63,30 @@ func coverageTable() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.ID, mdCell(c.Title), c.DockerBench, mdCell(judged))
 	}
 	return b.String()
+}
+
+// detectionsTable renders the detection catalogue as README's runtime
+// detections reference.
+func detectionsTable() string {
+	var b strings.Builder
+	b.WriteString("| detection | what the kernel reports | reported for | Falco rule it stands for |\n")
+	b.WriteString("| --- | --- | --- | --- |\n")
+	for _, d := range detect.Catalogue() {
+		who, falco := "containers", d.Falco
+		if d.HostToo {
+			who = "containers and host processes"
+		}
+		if falco == "" {
+			falco = "— (none)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, mdCell(d.Reports()), who, mdCell(falco))
+	}
+	return b.String()
+}
+
+// README's runtime detections reference is the detection catalogue.
+func TestReadmeDetectionsTable(t *testing.T) {
+	checkReadmeBlock(t, "<!-- BEGIN DETECTIONS TABLE -->\n", "<!-- END DETECTIONS TABLE -->", detectionsTable(), "detect.Catalogue()")
 }
 
 // The findings reference in README.md is the catalogue; sources add and

@@ -16,12 +16,13 @@ func buildAuditd(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 		return nil, nil
 	}
 	return auditd.New(cfg.Audit, auditd.Deps{
-		Log:           b.log,
-		Registerer:    b.reg,
-		Sink:          b.sink,
-		ContainerName: w.ContainerName,
-		DockerdPID:    w.DockerdPID,
-		Host:          b.host,
-		StateDir:      cfg.Host.StateDir,
+		Log:            b.log,
+		Registerer:     b.reg,
+		Sink:           b.sink,
+		ContainerName:  w.ContainerName,
+		ContainerImage: w.ContainerImage,
+		DockerdPID:     w.DockerdPID,
+		Host:           b.host,
+		StateDir:       cfg.Host.StateDir,
 	})
 }

@@ -30,7 +30,7 @@ func buildContainers(w *wiring, cfg Config, b sourceBase) (findings.Source, erro
 	if err != nil {
 		return nil, err
 	}
-	w.SetContainerName(src.NameOf)
+	w.SetContainerIdentity(src.NameOf, src.ImageOf)
 	w.SetObserver(containers.Name, src.Observations)
 	return src, nil
 }

@@ -33,6 +33,9 @@ type wiring struct {
 	// containerName resolves a container ID (full or 12-hex) to its name;
 	// set by the containers source, used by audit attribution.
 	containerName func(id string) (string, bool)
+	// containerImage resolves a container ID to its image; set and used
+	// as containerName is.
+	containerImage func(id string) (string, bool)
 	// dockerdPID returns the running dockerd's PID (0 when unknown); set by
 	// the host watcher, used by the audit source.
 	dockerdPID func() int
@@ -68,17 +71,28 @@ func (w *wiring) Docker() (*client.Client, error) {
 
 func (w *wiring) sourceLog(name string) *zap.Logger { return w.log.With(zap.String("source", name)) }
 
-// SetContainerName is called by the containers source wiring.
-func (w *wiring) SetContainerName(f func(id string) (string, bool)) {
+// SetContainerIdentity is called by the containers source wiring with its
+// name and image lookups.
+func (w *wiring) SetContainerIdentity(name, image func(id string) (string, bool)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.containerName = f
+	w.containerName, w.containerImage = name, image
 }
 
 // ContainerName is safe to call before or without the containers source.
 func (w *wiring) ContainerName(id string) (string, bool) {
+	return w.lookupContainer(id, func() func(string) (string, bool) { return w.containerName })
+}
+
+// ContainerImage is safe to call before or without the containers source.
+func (w *wiring) ContainerImage(id string) (string, bool) {
+	return w.lookupContainer(id, func() func(string) (string, bool) { return w.containerImage })
+}
+
+// lookupContainer calls the lookup pick returns (read under the lock).
+func (w *wiring) lookupContainer(id string, pick func() func(string) (string, bool)) (string, bool) {
 	w.mu.RLock()
-	f := w.containerName
+	f := pick()
 	w.mu.RUnlock()
 	if f == nil {
 		return "", false

@@ -161,19 +161,22 @@ func TestAlertConventions(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"DockwardDown", "DockwardDockerStreamDown", "DockwardAuditEventsLost",
-		"DockwardDockerFileTampered", "DockwardAuditTampered", "DockwardBinaryChanged", "DockwardPrivilegedContainer"} {
+		"DockwardDockerFileTampered", "DockwardAuditTampered", "DockwardBinaryChanged", "DockwardPrivilegedContainer",
+		"DockwardContainerEscapeAttempt", "DockwardHostKernelModuleLoaded"} {
 		if !seen[name] {
 			t.Errorf("required alert %s is missing", name)
 		}
 	}
 }
 
-// A tamper event is a moment: waiting with for: would let it slip out of
-// the increase() window before it fires.
+// A tamper event or a detection is a moment: waiting with for: would let
+// it slip out of the increase() window before it fires.
 func TestTamperAlertHasNoFor(t *testing.T) {
 	found := 0
 	for _, r := range loadRules(t) {
-		if r.Alert != "DockwardDockerFileTampered" && r.Alert != "DockwardAuditTampered" {
+		switch r.Alert {
+		case "DockwardDockerFileTampered", "DockwardAuditTampered", "DockwardContainerEscapeAttempt", "DockwardHostKernelModuleLoaded":
+		default:
 			continue
 		}
 		found++
@@ -184,8 +187,8 @@ func TestTamperAlertHasNoFor(t *testing.T) {
 			t.Errorf("%s must alert on increase(), got %q", r.Alert, r.Expr)
 		}
 	}
-	if found != 2 {
-		t.Fatalf("found %d of DockwardDockerFileTampered and DockwardAuditTampered", found)
+	if found != 4 {
+		t.Fatalf("found %d of the 4 event alerts (DockwardDockerFileTampered, DockwardAuditTampered, DockwardContainerEscapeAttempt, DockwardHostKernelModuleLoaded)", found)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dockward/dockward/pkg/auditd/record"
@@ -51,19 +53,101 @@ func (c *userCache) name(uid int64) string {
 	return n
 }
 
-// containerOf finds the Docker container a process lives in from its
-// cgroup path (cgroupfs: /docker/<id>, systemd: docker-<id>.scope). It
-// returns "" for a host process or one that has exited; procRoot is /proc
-// (a parameter for tests).
-func containerOf(procRoot string, pid int64) string {
+// pidContainers attributes processes to containers, remembering the
+// container of every process it found in one, because a short-lived
+// process and its parent may both be gone when their event is read: a
+// docker exec'd shell that ran one command. Its PID is the one runc's init
+// stage had when it joined the container's namespaces (events of the
+// detections' rules, attributed while it lived). Only a gone process is
+// looked up in it, so a PID the kernel reused for a live host process is
+// never misattributed; the map is cleared when it reaches pidContainersMax.
+type pidContainers struct {
+	mu   sync.Mutex
+	byID map[int64]string
+}
+
+const pidContainersMax = 8192
+
+func newPIDContainers() *pidContainers { return &pidContainers{byID: map[int64]string{}} }
+
+// of is the container of process pid (whose parent is ppid), "" for the
+// host: from its cgroup; else (it exited) from what was seen of it alive;
+// else from its parent: the parent's cgroup, or the container the parent
+// runs as a shim, or, the parent gone too, what was seen of the parent.
+func (c *pidContainers) of(procRoot string, pid, ppid int64) string {
+	if data, alive := procFile(procRoot, pid, "cgroup"); alive {
+		id := containerIDFromCgroup(data)
+		c.remember(pid, id)
+		return id
+	}
+	c.mu.Lock()
+	id, ok := c.byID[pid]
+	c.mu.Unlock()
+	if ok {
+		return id
+	}
+	if data, alive := procFile(procRoot, ppid, "cgroup"); alive {
+		if id := containerIDFromCgroup(data); id != "" {
+			c.remember(ppid, id)
+			return id
+		}
+		return shimContainer(procRoot, ppid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[ppid]
+}
+
+// remember notes the container of a live process; a live host process
+// forgets what an earlier process of the same PID was.
+func (c *pidContainers) remember(pid int64, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id == "" {
+		delete(c.byID, pid)
+		return
+	}
+	if len(c.byID) >= pidContainersMax {
+		clear(c.byID)
+	}
+	c.byID[pid] = id
+}
+
+// procFile reads /proc/PID/name under procRoot; false for no such process.
+func procFile(procRoot string, pid int64, name string) ([]byte, bool) {
 	if pid <= 0 {
+		return nil, false
+	}
+	data, err := os.ReadFile(procRoot + "/" + strconv.FormatInt(pid, 10) + "/" + name)
+	return data, err == nil
+}
+
+// processExists reports whether pid is a live process under procRoot.
+func processExists(procRoot string, pid int64) bool {
+	_, err := os.Stat(procRoot + "/" + strconv.FormatInt(pid, 10))
+	return err == nil
+}
+
+// shimContainer is the container a containerd shim runs, from its command
+// line (`containerd-shim-runc-v2 -namespace moby -id <64 hex> ...`), ""
+// when pid is not a shim. A process started by docker exec is the shim's
+// child once runc has exited; when it exits before its cgroup is read,
+// its parent is all that is left of it.
+func shimContainer(procRoot string, pid int64) string {
+	data, ok := procFile(procRoot, pid, "cmdline")
+	if !ok {
 		return ""
 	}
-	data, err := os.ReadFile(procRoot + "/" + strconv.FormatInt(pid, 10) + "/cgroup")
-	if err != nil {
+	args := strings.Split(string(data), "\x00")
+	if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
 		return ""
 	}
-	return containerIDFromCgroup(data)
+	for i := 1; i+1 < len(args); i++ {
+		if id := args[i+1]; args[i] == "-id" && len(id) == 64 && isHex([]byte(id)) {
+			return id
+		}
+	}
+	return ""
 }
 
 // containerIDFromCgroup extracts a 64-hex container ID that follows

@@ -42,6 +42,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envDaemon) != "" {
 		os.Exit(daemonMain())
 	}
+	if c := os.Getenv(envCall); c != "" {
+		os.Exit(callMain(c))
+	}
+	if l := os.Getenv(envLoop); l != "" {
+		os.Exit(loopMain(l))
+	}
 	code := m.Run()
 	if benchLogPath != "" {
 		os.RemoveAll(filepath.Dir(benchLogPath))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/dockward/dockward/pkg/findings"
@@ -48,6 +49,15 @@ type Config struct {
 	ExpectedWriters map[string][]string `yaml:"expected_writers"`
 	// Watches adds watches to the built-in CIS set.
 	Watches []WatchConfig `yaml:"watches"`
+	// Detections turns on the runtime detections: syscall and file rules
+	// for the calls a container escape needs (installed in unicast mode,
+	// checked for coverage in every mode), and their events.
+	Detections bool `yaml:"detections"`
+	// ExpectedActors maps a detection to the processes whose calls are
+	// routine for it: absolute executable paths or bare program names,
+	// "kernel:NAME" for a program only the kernel starts. It replaces the
+	// built-in list per detection.
+	ExpectedActors map[string][]string `yaml:"expected_actors"`
 	// StatusInterval is how often the kernel's lost counter and backlog
 	// are polled.
 	StatusInterval time.Duration `yaml:"status_interval"`
@@ -74,6 +84,7 @@ func DefaultConfig() Config {
 		Enabled:           true,
 		Mode:              ModeAuto,
 		BacklogLimit:      8192,
+		Detections:        true,
 		LogFile:           "/var/log/audit/audit.log",
 		StatusInterval:    5 * time.Second,
 		RuleCheckInterval: 30 * time.Second,
@@ -119,8 +130,12 @@ func (c Config) Validate() error {
 		default:
 			errs = append(errs, findings.ConfigErrorf(fmt.Sprintf("%s.watches[%d].kind", Name, i), "%q is not one of config, binary, data", w.Kind))
 		}
+		if strings.HasPrefix(w.Key, detectionKeyPrefix) {
+			errs = append(errs, fmt.Errorf("audit.watches[%d].key: %q: keys starting with %q are the runtime detections'", i, w.Key, detectionKeyPrefix))
+		}
 		keys[w.Key] = true
 	}
+	errs = append(errs, validateExpectedActors(c.ExpectedActors)...)
 	for key, writers := range c.ExpectedWriters {
 		if !keys[key] {
 			errs = append(errs, findings.ConfigErrorf(Name+".expected_writers", "unknown watch key %q", key))

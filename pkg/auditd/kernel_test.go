@@ -55,77 +55,16 @@ func requireAudit(t testing.TB) {
 	waitPIDFree(t)
 }
 
-// waitPIDFree waits for no live process to hold the kernel's audit PID:
-// another audit daemon outside the tests (an agent, auditd) would make
-// these tests fight it.
-func waitPIDFree(t testing.TB) {
-	t.Helper()
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st, err := c.GetStatus()
-		if err != nil {
-			t.Fatalf("kernel audit status: %v", err)
-		}
-		if st.PID == 0 || !processAlive(int(st.PID)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PID))
-			t.Fatalf("pid %d (%s) holds the kernel's audit PID; kernel tests need it free",
-				st.PID, strings.ReplaceAll(string(comm), "\x00", " "))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-func processAlive(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
-}
+// waitPIDFree waits for no live process to hold the kernel's audit PID.
+func waitPIDFree(t testing.TB) { t.Helper(); testenv.WaitAuditPIDFree(t) }
 
 // kernelAuditState is `auditctl -s` and `auditctl -l`, without the
-// instantaneous queue length (backlog), which the kernel changes by itself.
-func kernelAuditState(t testing.TB) string {
-	t.Helper()
-	var keep []string
-	for _, l := range strings.Split(testenv.Run(t, "auditctl", "-s"), "\n") {
-		// The queue length, the lost counter and the total time spent
-		// waiting on a full queue are the kernel's own figures, not
-		// settings anyone can restore (lost can only be reset to 0; the
-		// loss test does that).
-		if strings.HasPrefix(l, "backlog ") || strings.HasPrefix(l, "lost ") || strings.HasPrefix(l, "backlog_wait_time_actual ") {
-			continue
-		}
-		// The kernel keeps the PID of a daemon that died until it next
-		// sends to it; that is no daemon, as dockward's restore leaves it.
-		if pid, ok := strings.CutPrefix(l, "pid "); ok && pid != "0" {
-			if n, err := strconv.Atoi(pid); err == nil && !processAlive(n) {
-				l = "pid 0"
-			}
-		}
-		keep = append(keep, l)
-	}
-	return strings.Join(keep, "\n") + "\n--- rules ---\n" + testenv.Run(t, "auditctl", "-l")
-}
+// figures the kernel changes by itself.
+func kernelAuditState(t testing.TB) string { t.Helper(); return testenv.KernelAuditState(t) }
 
-// expectKernelRestored records the kernel's audit state now and fails the
-// test if it differs when the test (and every cleanup registered after
-// this call) is done.
-func expectKernelRestored(t testing.TB) {
-	t.Helper()
-	before := kernelAuditState(t)
-	t.Cleanup(func() {
-		waitPIDFree(t) // an agent this test started restores on exit
-		if after := kernelAuditState(t); after != before {
-			t.Errorf("kernel audit state not restored:\nbefore:\n%s\nafter:\n%s", before, after)
-		}
-	})
-}
+// expectKernelRestored fails the test if the kernel's audit state differs
+// when it is done.
+func expectKernelRestored(t testing.TB) { t.Helper(); testenv.ExpectKernelAuditRestored(t) }
 
 type liveSource struct {
 	src   *Source
@@ -135,6 +74,7 @@ type liveSource struct {
 	stop  func() error // set once started; safe to call again
 	mu    sync.Mutex
 	evs   []seen
+	dets  []Detected
 }
 
 // events returns a copy of the events seen so far.
@@ -196,6 +136,11 @@ func newLiveSource(t testing.TB, cfg Config, d Deps) *liveSource {
 		c.Paths = append([]record.PathItem(nil), ev.Paths...)
 		l.mu.Lock()
 		l.evs = append(l.evs, seen{c, w.Key, expected})
+		l.mu.Unlock()
+	}
+	src.onDetection = func(_ *record.Event, d Detected) {
+		l.mu.Lock()
+		l.dets = append(l.dets, d)
 		l.mu.Unlock()
 	}
 	l.src = src

@@ -29,7 +29,13 @@ type Pipeline struct {
 	log      *zap.Logger
 	users    *userCache
 
-	containerName func(id string) (string, bool)
+	containerName  func(id string) (string, bool)
+	containerImage func(id string) (string, bool)
+	// det matches events to the runtime detections; nil when they are off.
+	det  *detections
+	detM *detectionMetrics
+	// onDetection, when set, sees every detection (tests).
+	onDetection func(ev *record.Event, d Detected)
 	// procRoot is where live processes are looked up for container
 	// attribution; empty when the records are not live (a replayed log).
 	procRoot string
@@ -44,6 +50,9 @@ type Pipeline struct {
 	onEvent func(ev *record.Event, w Watch, expected bool)
 
 	limit *logLimiter
+	// containers remembers the container of processes seen alive, for
+	// their children's events after they exited.
+	containers *pidContainers
 }
 
 // logLimiter bounds the unexpected-event lines per watch key: a burst,
@@ -93,6 +102,8 @@ type PipelineOptions struct {
 	Log *zap.Logger
 	// ContainerName resolves a container ID to its name; may be nil.
 	ContainerName func(id string) (string, bool)
+	// ContainerImage resolves a container ID to its image; may be nil.
+	ContainerImage func(id string) (string, bool)
 	// ReassemblyTimeout bounds how long an incomplete event is held.
 	ReassemblyTimeout time.Duration
 	// Host is the host's root, whose /etc/passwd names users; the zero
@@ -105,16 +116,18 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 		o.Log = zap.NewNop()
 	}
 	p := &Pipeline{
-		watches:       ws,
-		match:         newWatchMatcher(ws, o.Host),
-		expected:      map[string]map[string]bool{},
-		m:             m,
-		log:           o.Log,
-		users:         newUserCache(o.Host),
-		containerName: o.ContainerName,
-		procRoot:      "/proc",
-		limit:         newLogLimiter(),
-		ruleKeys:      map[string]bool{},
+		watches:        ws,
+		match:          newWatchMatcher(ws, o.Host),
+		expected:       map[string]map[string]bool{},
+		m:              m,
+		log:            o.Log,
+		users:          newUserCache(o.Host),
+		containerName:  o.ContainerName,
+		containerImage: o.ContainerImage,
+		procRoot:       "/proc",
+		limit:          newLogLimiter(),
+		containers:     newPIDContainers(),
+		ruleKeys:       map[string]bool{},
 	}
 	for _, w := range ws {
 		set := p.expected[w.Key]
@@ -144,6 +157,11 @@ func newPipeline(ws []Watch, m *metrics, o PipelineOptions) (*Pipeline, error) {
 // whether that is routine (a read or an execution, or a change by one of
 // the watch's expected writers), the counter and the log line.
 func (p *Pipeline) classify(ev *record.Event) {
+	// The runtime detections come first: a mount under /var/lib/docker
+	// is a mount, not a write to Docker's state.
+	if p.det != nil && p.detect(ev) {
+		return
+	}
 	w, path, ok := p.match.match(ev, p.procRoot)
 	if !ok {
 		p.m.unmatched.Inc()
@@ -217,13 +235,8 @@ func (p *Pipeline) attribute(ev *record.Event) Actor {
 	if a.AUIDUser == "" {
 		a.AUIDUser = p.users.name(ev.AUID)
 	}
-	// A short-lived process may be gone already; its parent (a shell in
-	// the same container) usually is not.
 	if p.procRoot != "" {
-		a.ContainerID = containerOf(p.procRoot, ev.PID)
-		if a.ContainerID == "" {
-			a.ContainerID = containerOf(p.procRoot, ev.PPID)
-		}
+		a.ContainerID = p.containers.of(p.procRoot, ev.PID, ev.PPID)
 	}
 	if a.ContainerID != "" && p.containerName != nil {
 		a.ContainerName, _ = p.containerName(a.ContainerID)

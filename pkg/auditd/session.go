@@ -10,6 +10,7 @@ import (
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"go.uber.org/zap"
 
+	"github.com/dockward/dockward/pkg/auditd/detect"
 	"github.com/dockward/dockward/pkg/auditd/rules"
 )
 
@@ -36,9 +37,13 @@ type session struct {
 	lastLost uint32
 }
 
+// installedRule is one rule the session added: its key, what it audits (a
+// watched path, or the auditctl line of a syscall rule), its kernel form,
+// and how to find it in the kernel's list.
 type installedRule struct {
-	watch Watch
-	wire  []byte
+	key, path, line string
+	wire            []byte
+	present         func([]rules.Rule) bool
 }
 
 // startUnicast takes the audit PID, installs dockward's rules, sets the
@@ -122,30 +127,85 @@ func (ss *session) installRules() error {
 		if _, _, err := ss.s.d.Host.Stat(filepath.Dir(w.Path)); err != nil {
 			continue // the kernel cannot watch under a missing directory
 		}
-		if ss.hasOwn(existing, w) {
-			continue
-		}
-		wire, err := rules.Build(w.kernelRule(ss.s.d.Host))
+		rw := w.kernelRule(ss.s.d.Host)
+		wire, err := rules.Build(rw)
 		if err != nil {
 			return err
 		}
-		if err := rules.Add(ss.ctl, wire); err != nil {
-			if errors.Is(err, rules.ErrExists) {
+		ir := installedRule{key: w.Key, path: w.Path, line: fmt.Sprintf("-w %s -p wa -k %s", rw.Path, w.Key), wire: wire,
+			present: func(krules []rules.Rule) bool { return hasOwn(krules, rw) }}
+		if err := ss.add(existing, ir); err != nil {
+			return err
+		}
+	}
+	return ss.installDetections(existing)
+}
+
+// add installs ir unless the kernel already has it (then it is someone
+// else's to keep).
+func (ss *session) add(existing []rules.Rule, ir installedRule) error {
+	if ir.present(existing) {
+		return nil
+	}
+	if err := rules.Add(ss.ctl, ir.wire); err != nil {
+		if errors.Is(err, rules.ErrExists) {
+			return nil
+		}
+		return fmt.Errorf("audit unicast: adding the rule %q: %w", ir.line, err)
+	}
+	ss.journal.rule(ir.wire)
+	ss.installed = append(ss.installed, ir)
+	return nil
+}
+
+// installDetections adds the runtime detections' rules after the watches,
+// so that a write to a watched file keeps the watch's key. A watched file
+// whose directory is missing (no such cgroup hierarchy) is skipped.
+func (ss *session) installDetections(existing []rules.Rule) error {
+	if ss.s.det == nil {
+		return nil
+	}
+	for _, r := range ss.s.det.rules {
+		if r.Watch != nil {
+			if _, _, err := ss.s.d.Host.Stat(filepath.Dir(r.Path)); err != nil {
 				continue
 			}
-			return fmt.Errorf("audit unicast: adding the rule for %s (as %s): %w", w.Path, ss.s.d.Host.Local(w.Path), err)
 		}
-		ss.journal.rule(wire)
-		ss.installed = append(ss.installed, installedRule{watch: w, wire: wire})
+		wire, err := r.Wire()
+		if err != nil {
+			return fmt.Errorf("audit unicast: %w", err)
+		}
+		want, err := rules.Decode(wire)
+		if err != nil {
+			return fmt.Errorf("audit unicast: decoding the rule %q: %w", r.Line, err)
+		}
+		ir := installedRule{key: detect.RuleKey, line: r.Line, wire: wire,
+			present: func(krules []rules.Rule) bool { return hasRule(krules, want, r.Watch) }}
+		ir.path = r.Path
+		if err := ss.add(existing, ir); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// hasOwn reports whether krules hold the rule dockward adds for w.
-func (ss *session) hasOwn(krules []rules.Rule, w Watch) bool {
-	own := w.kernelRule(ss.s.d.Host)
+// hasRule reports whether krules hold want: the watch rule for w, or the
+// same syscall rule.
+func hasRule(krules []rules.Rule, want rules.Rule, w *rules.Watch) bool {
+	if w != nil {
+		return hasOwn(krules, *w)
+	}
 	for _, r := range krules {
-		if r.BuiltFor(own) {
+		if r.Same(want) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOwn(krules []rules.Rule, w rules.Watch) bool {
+	for _, r := range krules {
+		if r.BuiltFor(w) {
 			return true
 		}
 	}
@@ -157,19 +217,21 @@ func (ss *session) hasOwn(krules []rules.Rule, w Watch) bool {
 func (ss *session) reinstall(krules []rules.Rule) bool {
 	changed := false
 	for _, ir := range ss.installed {
-		if ss.hasOwn(krules, ir.watch) {
+		if ir.present(krules) {
 			continue
+		}
+		fields := []zap.Field{zap.String("key", ir.key), zap.String("rule", ir.line)}
+		if ir.path != "" {
+			fields = append(fields, zap.String("path", ir.path))
 		}
 		err := rules.Add(ss.ctl, ir.wire)
 		if err != nil && !errors.Is(err, rules.ErrExists) {
-			ss.s.log.Error("an audit rule dockward installed was removed and cannot be reinstalled",
-				zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path), zap.Error(err))
+			ss.s.log.Error("an audit rule dockward installed was removed and cannot be reinstalled", append(fields, zap.Error(err))...)
 			continue
 		}
 		changed = true
-		ss.s.m.reinstalledKey[ir.watch.Key].Inc()
-		ss.s.log.Warn("an audit rule dockward installed was removed; reinstalled it",
-			zap.String("key", ir.watch.Key), zap.String("path", ir.watch.Path))
+		ss.s.m.reinstalledKey[ir.key].Inc()
+		ss.s.log.Warn("an audit rule dockward installed was removed; reinstalled it", fields...)
 	}
 	return changed
 }
@@ -196,7 +258,7 @@ func (ss *session) restoreKernel() error {
 	for i := len(ss.installed) - 1; i >= 0; i-- {
 		ir := ss.installed[i]
 		if err := ss.ctl.DeleteRule(ir.wire); err != nil {
-			errs = append(errs, fmt.Errorf("removing audit rule for %s: %w", ir.watch.Path, err))
+			errs = append(errs, fmt.Errorf("removing the audit rule %q: %w", ir.line, err))
 		}
 	}
 	if ss.setEnabled {

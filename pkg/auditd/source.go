@@ -49,6 +49,9 @@ type Deps struct {
 	// ContainerName resolves a container ID to its name while the
 	// containers source runs; may be nil.
 	ContainerName func(id string) (string, bool)
+	// ContainerImage resolves a container ID to its image, likewise; may
+	// be nil.
+	ContainerImage func(id string) (string, bool)
 	// DockerdPID returns the running dockerd's PID, 0 when unknown; may be
 	// nil. The source then finds dockerd itself, through Host.
 	DockerdPID func() int
@@ -68,6 +71,8 @@ type Source struct {
 	log     *zap.Logger
 	m       *metrics
 	watches []Watch
+	det     *detections // nil when the runtime detections are off
+	detM    *detectionMetrics
 
 	procRoot string
 	kmsgPath string
@@ -89,6 +94,8 @@ type Source struct {
 
 	// onEvent, when set before Run, sees every classified event (tests).
 	onEvent func(ev *record.Event, w Watch, expected bool)
+	// onDetection, when set before Run, sees every detection (tests).
+	onDetection func(ev *record.Event, d Detected)
 	// rcvBuf is the receive buffer asked for (reassembly.ReceiveBuffer;
 	// tests shrink it).
 	rcvBuf int
@@ -124,9 +131,14 @@ func New(cfg Config, d Deps) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Source{cfg: cfg, d: d, log: d.Log, m: m, watches: ws,
+		procRoot: "/proc", kmsgPath: "/dev/kmsg", rcvBuf: reassembly.ReceiveBuffer}
+	if err := s.newDetections(); err != nil {
+		return nil, err
+	}
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	return &Source{cfg: cfg, d: d, log: d.Log, m: m, watches: ws,
-		procRoot: "/proc", kmsgPath: "/dev/kmsg", cmdline: string(cmdline), rcvBuf: reassembly.ReceiveBuffer}, nil
+	s.cmdline = string(cmdline)
+	return s, nil
 }
 
 // Name implements findings.Source.
@@ -195,10 +207,7 @@ func (s *Source) chooseMode() (Mode, string, error) {
 	return ModeUnicast, "no audit daemon holds the audit PID", nil
 }
 
-func (s *Source) alive(pid int) bool {
-	_, err := os.Stat(filepath.Join(s.procRoot, strconv.Itoa(pid)))
-	return err == nil
-}
+func (s *Source) alive(pid int) bool { return processExists(s.procRoot, int64(pid)) }
 
 func (s *Source) comm(pid int) string {
 	b, err := os.ReadFile(filepath.Join(s.procRoot, strconv.Itoa(pid), "comm"))
@@ -308,7 +317,7 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 // newPipeline builds the pipeline that hands changes to audit to c.
 func (s *Source) newPipeline(c *control) (*Pipeline, error) {
 	p, err := newPipeline(s.watches, s.m, PipelineOptions{Log: s.log, ContainerName: s.d.ContainerName,
-		ReassemblyTimeout: s.cfg.ReassemblyTimeout, Host: s.d.Host})
+		ContainerImage: s.d.ContainerImage, ReassemblyTimeout: s.cfg.ReassemblyTimeout, Host: s.d.Host})
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +325,7 @@ func (s *Source) newPipeline(c *control) (*Pipeline, error) {
 	p.onRuleKey = s.learnRuleKey
 	c.onRules = p.match.setRules
 	p.onEvent = s.onEvent
+	p.det, p.detM, p.onDetection = s.det, s.detM, s.onDetection
 	return p, nil
 }
 
@@ -422,6 +432,7 @@ func (s *Source) checkRules(ctl *libaudit.AuditClient, sess *session, enabled ui
 		}
 	}
 	s.judgeCoverage(krules, enabled)
+	s.judgeDetections(krules, enabled)
 	return krules, nil
 }
 

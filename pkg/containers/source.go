@@ -124,6 +124,13 @@ func (s *Source) NameOf(id string) (string, bool) {
 	return c.name, ok
 }
 
+// ImageOf resolves a full or 12-hex container ID to the image it was
+// created from, as its config names it, for audit attribution.
+func (s *Source) ImageOf(id string) (string, bool) {
+	c, ok := s.infoOf(id)
+	return c.image, ok
+}
+
 // infoOf is what the source last saw of a container (full or 12-hex ID).
 func (s *Source) infoOf(id string) (containerInfo, bool) {
 	s.mu.RLock()

@@ -8,6 +8,8 @@ func init() {
 	register(
 		a("audit.watch_missing", "1.1", Medium, "A Docker file is not covered by a kernel audit watch",
 			"Add the watch: auditctl -w <path> -p wa -k <key> (and persist it in /etc/audit/rules.d)."),
+		a("audit.detection_rule_missing", "", Medium, "A runtime detection's calls or files are not audited by the kernel's rules",
+			"Install deploy/audit/50-dockward-escape.rules (and the release_agent rules of docs/audit.md) in /etc/audit/rules.d and run augenrules --load, or run dockward in unicast mode."),
 		a("audit.daemon_unaudited", "1.1.3", High, "dockerd started before audit was enabled and is not audited",
 			"Boot with audit=1 on the kernel command line, or restart docker after audit is enabled."),
 	)

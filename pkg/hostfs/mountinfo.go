@@ -14,6 +14,7 @@ type Mount struct {
 	Root   string // the part of the filesystem mounted there
 	FSType string
 	Source string
+	Dev    string // MAJOR:MINOR of the filesystem: one per superblock, shared by its bind mounts
 }
 
 // Mounts reads the mount table of the host's init process (PID 1), which is
@@ -47,7 +48,8 @@ func ParseMountinfo(data []byte) ([]Mount, error) {
 		if len(f) < 5 || sep < 0 || sep+2 >= len(f) {
 			return nil, fmt.Errorf("mountinfo line %d: want at least 10 fields with a \"-\" separator, got %q", n, truncateLine(sc.Text()))
 		}
-		out = append(out, Mount{Root: unescapeOctal(f[3]), Point: unescapeOctal(f[4]), FSType: f[sep+1], Source: unescapeOctal(f[sep+2])})
+		out = append(out, Mount{Root: unescapeOctal(f[3]), Point: unescapeOctal(f[4]), FSType: f[sep+1], Source: unescapeOctal(f[sep+2]),
+			Dev: f[2]})
 	}
 	return out, sc.Err()
 }

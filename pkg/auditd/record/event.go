@@ -41,10 +41,10 @@ type Event struct {
 	// descriptor other than AT_FDCWD, so relative names are not relative
 	// to the working directory.
 	DirFD bool
-	// A0, A1 and A2 are the first syscall arguments as the kernel prints
-	// them (hex): a0 is the directory descriptor of the *at calls, a1 and
-	// a2 hold the flags of open and openat.
-	A0, A1, A2 string
+	// A0 to A3 are the first syscall arguments as the kernel prints them
+	// (hex): a0 is the directory descriptor of the *at calls, a1 and a2
+	// hold the flags of open and openat; ArgValue parses one.
+	A0, A1, A2, A3 string
 	// OpenFlags are openat2's flags from its OPENAT2 record (HasOpenFlags).
 	OpenFlags    uint64
 	HasOpenFlags bool
@@ -247,6 +247,8 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 			ev.A1 = v
 		case "a2":
 			ev.A2 = v
+		case "a3":
+			ev.A3 = v
 		case "success":
 			ev.Success = v == "yes"
 		case "exit":
@@ -283,6 +285,15 @@ func (ev *Event) syscallFields(raw string) (bad int) {
 		ev.DirFD = a0 != atFDCWD && a0 != ""
 	}
 	return bad
+}
+
+// ArgValue parses argument i (0-3) as the unsigned value the kernel
+// printed; ok is false when the record did not carry it or it is not hex.
+func (ev *Event) ArgValue(i int) (uint64, bool) {
+	if i < 0 || i > 3 {
+		return 0, false
+	}
+	return parseHex64([4]string{ev.A0, ev.A1, ev.A2, ev.A3}[i])
 }
 
 // setID stores the uid (or else the auid) field, reporting whether it

@@ -9,6 +9,7 @@ package rules
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -27,6 +28,7 @@ const (
 	actionAlways = 2
 
 	fieldArch     = 11
+	fieldArg0     = 200
 	fieldWatch    = 105
 	fieldPerm     = 106
 	fieldDir      = 107
@@ -39,6 +41,40 @@ const (
 
 	opEqual = 0x40000000
 )
+
+// Comparison operators of a rule field (include/uapi/linux/audit.h).
+const (
+	opBitMask      = 0x08000000
+	opLessThan     = 0x10000000
+	opGreaterThan  = 0x20000000
+	opNotEqual     = 0x30000000
+	opBitTest      = 0x48000000
+	opLessEqual    = 0x50000000
+	opGreaterEqual = 0x60000000
+)
+
+// holds reports whether value v passes the field comparison op x.
+func holds(op, v, x uint32) bool {
+	switch op {
+	case opEqual:
+		return v == x
+	case opNotEqual:
+		return v != x
+	case opLessThan:
+		return v < x
+	case opGreaterThan:
+		return v > x
+	case opLessEqual:
+		return v <= x
+	case opGreaterEqual:
+		return v >= x
+	case opBitMask:
+		return v&x != 0
+	case opBitTest:
+		return v&x == x
+	}
+	return false
+}
 
 // keySeparator joins several keys of one rule (auditctl's AUDIT_KEY_SEPARATOR).
 const keySeparator = "\x01"
@@ -65,6 +101,21 @@ type Rule struct {
 	// carries filters other than arch, path, dir, perm, filetype and key,
 	// so it covers only some writers.
 	Restricted bool
+	// Arch is the value of the rule's arch= field (an AUDIT_ARCH_*
+	// constant), 0 when it has none; HasArch tells the two apart.
+	Arch    uint32
+	HasArch bool
+	// Mask is the syscall bitmask: bit n of word n/32 selects syscall n.
+	Mask [ruleMaskWords]uint32
+	// Filters are the fields other than arch, path, dir, perm, filetype
+	// and key, in order: what limits a syscall rule to some calls.
+	Filters []Filter
+}
+
+// Filter is one field comparison of a rule (-F FIELD OP VALUE); for a
+// string-valued field, Value is the string's length.
+type Filter struct {
+	Field, Op, Value uint32
 }
 
 // Decode decodes one AUDIT_LIST_RULES payload structurally. Strings in
@@ -79,11 +130,11 @@ func Decode(wire []byte) (Rule, error) {
 	// The last mask word is not compared, as auditctl and go-libaudit do:
 	// it holds syscall numbers no architecture has.
 	r.AllSyscalls = true
-	for w := 0; w < ruleMaskWords-1; w++ {
-		if u32(12+4*w) != 0xFFFFFFFF {
+	for w := 0; w < ruleMaskWords; w++ {
+		r.Mask[w] = u32(12 + 4*w)
+		if w < ruleMaskWords-1 && r.Mask[w] != 0xFFFFFFFF && r.AllSyscalls {
 			r.AllSyscalls = false
 			r.Restricted = true
-			break
 		}
 	}
 	count := int(u32(8))
@@ -118,9 +169,15 @@ func Decode(wire []byte) (Rule, error) {
 			r.Keys = append(r.Keys, strings.Split(str, keySeparator)...)
 		case fieldPerm:
 			r.Perm = value
-		case fieldArch, fieldFiletype:
+		case fieldArch:
+			r.Arch, r.HasArch = value, op == opEqual
+			if op != opEqual {
+				r.Filters = append(r.Filters, Filter{field, op, value})
+			}
+		case fieldFiletype:
 		default:
 			r.Restricted = true
+			r.Filters = append(r.Filters, Filter{field, op, value})
 		}
 	}
 	return r, nil
@@ -169,6 +226,54 @@ func (r Rule) Covers(path string) bool {
 	return r.Path == path || (r.Dir && Under(path, r.Path))
 }
 
+// Call is one syscall a syscall rule may audit: its number on an
+// architecture, and when Arg0 is set, the first argument's value that
+// matters (ptrace's request, bpf's command).
+type Call struct {
+	Arch   uint32
+	Nr     int
+	Arg0   uint32
+	HasArg bool
+}
+
+// CoversCall reports whether the rule audits every such call, successful
+// or not, by any process: an always,exit rule on the call's architecture
+// (or on none) whose mask selects the syscall, with no path and no filter
+// but comparisons of a0 that the call's first argument passes.
+func (r Rule) CoversCall(c Call) bool {
+	if r.Filter != filterExit || r.Action != actionAlways || r.Path != "" {
+		return false
+	}
+	if r.HasArch && r.Arch != c.Arch {
+		return false
+	}
+	if c.Nr < 0 || c.Nr >= 32*ruleMaskWords || r.Mask[c.Nr/32]&(1<<(c.Nr%32)) == 0 {
+		return false
+	}
+	for _, f := range r.Filters {
+		if f.Field == fieldArg0 && c.HasArg && holds(f.Op, c.Arg0, f.Value) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// BuildLine builds the kernel rule for one auditctl rule line (`-a
+// always,exit -F arch=b64 -S mount -k KEY`, `-w PATH -p wa -k KEY`)
+// through go-libaudit's flag parser and rule builder.
+func BuildLine(line string) ([]byte, error) {
+	r, err := flags.Parse(line)
+	if err != nil {
+		return nil, fmt.Errorf("audit rule %q: %w", line, err)
+	}
+	wf, err := rule.Build(r)
+	if err != nil {
+		return nil, fmt.Errorf("audit rule %q: %w", line, err)
+	}
+	return wf, nil
+}
+
 // HasKey reports whether the rule carries key.
 func (r Rule) HasKey(key string) bool {
 	for _, k := range r.Keys {
@@ -186,15 +291,7 @@ func Build(w Watch) ([]byte, error) {
 	if strings.ContainsAny(w.Path, " \t\n\"'\\") {
 		return buildDirect(w)
 	}
-	r, err := flags.Parse(fmt.Sprintf("-w %s -p wa -k %s", w.Path, w.Key))
-	if err != nil {
-		return nil, fmt.Errorf("audit rule for %s: %w", w.Path, err)
-	}
-	wf, err := rule.Build(r)
-	if err != nil {
-		return nil, fmt.Errorf("audit rule for %s: %w", w.Path, err)
-	}
-	return wf, nil
+	return BuildLine(fmt.Sprintf("-w %s -p wa -k %s", w.Path, w.Key))
 }
 
 // buildDirect builds the rule from go-libaudit's rule type directly, for
@@ -258,6 +355,14 @@ func CheckCoverage(ws []Watch, rules []Rule, exists func(string) bool) []Coverag
 		out = append(out, c)
 	}
 	return out
+}
+
+// Same reports whether two decoded rules are the same rule to the kernel
+// (list, action, fields, syscalls and keys), however they were written.
+func (r Rule) Same(o Rule) bool {
+	return r.Filter == o.Filter && r.Action == o.Action && r.Path == o.Path && r.Dir == o.Dir && r.Perm == o.Perm &&
+		r.Arch == o.Arch && r.HasArch == o.HasArch && r.Mask == o.Mask && slices.Equal(r.Filters, o.Filters) &&
+		slices.Equal(r.Keys, o.Keys)
 }
 
 // BuiltFor reports whether r is exactly the rule Build makes for w.
