@@ -45,7 +45,7 @@ func (w *wiring) observations(judged func(string) bool) map[string]findings.Obse
 // source's checks as judged only when judged says so.
 func (w *wiring) compliance(judged func(string) bool) findings.Compliance {
 	return findings.Report(findings.ComplianceInput{
-		Open: w.store.Open(), Judged: judged, Observations: w.observations(judged),
+		Open: w.store.Open(), Judged: judged, Observations: w.observations(judged), Disabled: w.store.DisabledRules(),
 	})
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/auditd"
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files (testdata/e2e-output.txt, README findings table)")
@@ -130,6 +133,33 @@ func TestEndToEndMetrics(t *testing.T) {
 		t.Errorf("promtool check metrics failed: %v\n%s", err, out)
 	}
 	compareGolden(t, got)
+	checkE2EReasons(t, a)
+}
+
+// checkE2EReasons checks that the report says why the checks the golden
+// file shows as manual are: the kernel refuses this PID namespace its
+// rules (the watch checks), and the config disables 5.25's rule.
+func checkE2EReasons(t *testing.T, a *testenv.Agent) {
+	t.Helper()
+	_, body := getUntil(t, http.DefaultClient, a.URL(pathCISAPI), time.Now().Add(5*time.Second))
+	var rep findings.Compliance
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatalf("%s: %v\n%s", pathCISAPI, err, body)
+	}
+	for _, r := range rep.Results() {
+		want := ""
+		switch {
+		case r.Observed == auditd.Name:
+			want = "only in the host's initial PID namespace"
+		case r.ID == "5.25":
+			want = "the config disables container.cgroup_parent"
+		default:
+			continue
+		}
+		if r.Status != findings.StatusManual || !strings.Contains(r.Note, want) {
+			t.Errorf("%s: %s %q, want manual saying %q", r.ID, r.Status, r.Note, want)
+		}
+	}
 }
 
 // compareGolden diffs got against the golden file, or rewrites it with

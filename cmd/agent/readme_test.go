@@ -55,6 +55,8 @@ func coverageTable() string {
 		switch {
 		case c.Informational:
 			judged += " (info: reported, not failed)"
+		case c.Observed != "" && len(c.Rules) > 0:
+			judged += "; observed by the " + c.Observed + " source: " + c.Manual
 		case c.Observed != "":
 			judged = "observed by the " + c.Observed + " source (info); in `scan`: manual. " + c.Manual
 		case len(c.Rules) == 0:

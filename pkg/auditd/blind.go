@@ -55,6 +55,7 @@ func (s *Source) statusFailed(err error) {
 		return
 	}
 	s.m.kernelReadable.Set(0)
+	s.coverageUnknown(refusedNote)
 	if s.refused.Swap(true) {
 		return
 	}
@@ -63,6 +64,11 @@ func (s *Source) statusFailed(err error) {
 		"Rule coverage (audit.watch_missing), the enabled flag, audit.daemon_unaudited and the kernel's lost counter are not checked; "+
 		"events still arrive while an audit daemon runs on the host", zap.Error(err))
 }
+
+// refusedNote is why coverage is not judged where the kernel refuses.
+const refusedNote = "the kernel answers audit rule and status requests only in the host's initial PID namespace, " +
+	"and this agent runs in another one (a Swarm task, or a container without --pid host), so the kernel's audit rules " +
+	"are not compared with the watches"
 
 // statusRead records that the kernel answered a status request.
 func (s *Source) statusRead() {

@@ -94,6 +94,9 @@ func (c *control) start() {
 	st, err := c.status()
 	if err != nil {
 		c.s.statusFailed(err)
+		if !refusedHere(err) { // statusFailed said why for a refusal
+			c.s.coverageUnknown("reading the kernel's audit status failed, so its rules were not compared with the watches: " + err.Error())
+		}
 		c.s.checkAuditDaemon(nil)
 		return
 	}
@@ -165,6 +168,7 @@ func (c *control) checkRules() {
 	krules, err := c.s.checkRules(c.ctl, c.sess, c.known.Enabled)
 	if err != nil {
 		c.s.log.Warn("checking audit rule coverage failed", zap.Error(err))
+		c.s.coverageUnknown("listing the kernel's audit rules failed: " + err.Error())
 		return
 	}
 	c.rules = krules

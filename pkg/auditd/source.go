@@ -91,6 +91,9 @@ type Source struct {
 	lastLost  uint32
 	// seenRuleKeys are host rule keys seen on events about watched paths.
 	seenRuleKeys []string
+	// cov is the last comparison of the kernel's rules with the watches,
+	// or why there is none (observe.go).
+	cov coverageState
 
 	// onEvent, when set before Run, sees every classified event (tests).
 	onEvent func(ev *record.Event, w Watch, expected bool)
@@ -181,10 +184,14 @@ func (s *Source) Run(ctx context.Context, ready func()) error {
 		return s.runFile(ctx, ready)
 	}
 	s.m.setMode(ModeOff, false)
+	s.coverageUnknown(modeOffNote)
 	ready()
 	<-ctx.Done()
 	return nil
 }
+
+// modeOffNote is why coverage is not judged in mode off.
+const modeOffNote = "audit mode is off, so the kernel's audit rules are not compared with the watches"
 
 // chooseMode resolves auto: unicast unless an audit daemon holds the
 // kernel's audit PID or the configuration is locked (-e 2).
@@ -272,6 +279,7 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 		if !warned {
 			warned = true
 			s.log.Warn("audit log file does not exist yet; waiting for it", zap.String("path", s.cfg.LogFile))
+			s.coverageUnknown("file mode waits for " + s.cfg.LogFile + " to appear, and compares the kernel's audit rules once it does")
 		}
 		ready()
 		select {
@@ -286,6 +294,8 @@ func (s *Source) runFile(ctx context.Context, ready func()) error {
 	ctl, err := libaudit.NewAuditClient(nil)
 	if err != nil {
 		s.log.Warn("audit file mode: cannot read the kernel's rules; rule coverage is not checked", zap.Error(err))
+		s.coverageUnknown("file mode could not open the audit netlink socket (it needs CAP_AUDIT_CONTROL), " +
+			"so the kernel's audit rules are not read: " + err.Error())
 		ctl = nil
 	} else {
 		defer ctl.Close()
@@ -463,15 +473,21 @@ const (
 )
 
 // judgeCoverage reports audit.watch_missing for every existing watched
-// path no kernel rule covers, one scope per watch.
+// path no kernel rule covers (and for an absent one where the benchmark
+// asks for the rule anyway), one scope per watch, and keeps the coverage
+// for the compliance report's observations.
 func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 	judged := map[string][]findings.Finding{}
-	for i, c := range s.coverage(krules) {
+	cov := s.coverage(krules)
+	for i, c := range cov {
 		w := s.watches[i]
 		scope := scopeWatchPrefix + w.Path
 		var found []findings.Finding
 		switch {
-		case !c.Exists:
+		case !c.Exists && !judgedWhenAbsent(w.CIS):
+		case !c.Covered && !c.Exists:
+			found = append(found, s.missing(w, "no kernel audit rule covers "+w.Path+
+				", which does not exist yet; CIS "+w.CIS+" asks for the rule all the same"))
 		case !c.Covered:
 			found = append(found, s.missing(w, "no kernel audit rule covers "+w.Path))
 		case enabled == 0:
@@ -481,6 +497,7 @@ func (s *Source) judgeCoverage(krules []rules.Rule, enabled uint32) {
 		judged[scope] = found
 	}
 	s.d.Sink.Sync(scopeWatchPrefix, judged) // a watch no longer configured is resolved
+	s.coverageKnown(cov)
 }
 
 // coverage judges every watch against the kernel's rules. A watch is
@@ -570,6 +587,7 @@ func (s *Source) judgeDaemon(enabled uint32) {
 // daemon_unaudited once, reading the kernel's state without changing it.
 func (s *Source) Scan(ctx context.Context) error {
 	if !s.cfg.Enabled || s.cfg.Mode == ModeOff {
+		s.coverageUnknown(modeOffNote)
 		return nil
 	}
 	ctl, err := libaudit.NewAuditClient(nil)

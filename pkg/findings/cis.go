@@ -59,7 +59,12 @@ type Check struct {
 	// (a list to review when there is nothing to judge it against).
 	InfoRules []string `json:"info_rules,omitempty"`
 	// Observed names the source that reports the check's result as an
-	// observation (a count, events seen) rather than as findings.
+	// observation (a count, events seen) rather than as findings. A check
+	// with Rules may be observed too: its source then says, check by
+	// check, whether it compared anything (pass), could not (manual) or
+	// found nothing to judge (not_applicable), because there no open
+	// finding means nothing by itself (audit rule coverage). An open
+	// finding still fails it.
 	Observed string `json:"observed_by,omitempty"`
 	// Manual says why a person must review the check: always when it has
 	// no rules, and for an observed check while there is no observation.
@@ -120,6 +125,10 @@ type ComplianceInput struct {
 	// source may also observe a check it judges by rules, to say it could
 	// not judge it this time; an open finding still fails the check.
 	Observations map[string]Observation
+	// Disabled are the rules the policy disables (Store.DisabledRules): a
+	// check one of whose rules is disabled is not judged, so it is manual
+	// unless another of its rules fails it.
+	Disabled []string
 }
 
 // CheckResult is one check's line in the report.
@@ -219,8 +228,12 @@ func judgeCheck(c Check, byRule map[string][]Finding, in ComplianceInput) CheckR
 	}
 	r.Subjects, r.Exempted = sortedKeys(failing), sortedKeys(exempted)
 	o, observed := in.Observations[c.ID]
+	off := disabledRules(c, in.Disabled)
 	switch {
 	case r.Status == StatusFail:
+	case len(off) > 0:
+		r.Status = StatusManual
+		r.Note = "not judged: the config disables " + strings.Join(off, " and ")
 	case informs:
 		r.Status = StatusInfo
 	case observed:
@@ -233,10 +246,45 @@ func judgeCheck(c Check, byRule map[string][]Finding, in ComplianceInput) CheckR
 	default:
 		r.Status = StatusPass
 	}
-	if len(r.Exempted) > 0 && r.Note == "" {
-		r.Note = "accepted by exemption: " + strings.Join(r.Exempted, ", ")
+	if len(r.Exempted) > 0 {
+		r.Note = joinNote(r.Note, "accepted by exemption: "+strings.Join(r.Exempted, ", "))
 	}
 	return r
+}
+
+// joinNote appends more to a note.
+func joinNote(note, more string) string {
+	if note == "" {
+		return more
+	}
+	return note + "; " + more
+}
+
+// ChecksJudgedBy lists, in benchmark order, the checks with a rule that
+// matches: a source that cannot judge yet (its input unreachable) observes
+// those as manual rather than let them pass for want of findings.
+func ChecksJudgedBy(match func(Rule) bool) []string {
+	var out []string
+	for _, c := range benchmarkChecks {
+		for _, id := range c.Rules {
+			if r, ok := LookupRule(id); ok && match(r) {
+				out = append(out, c.ID)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// disabledRules lists c's rules that are in disabled.
+func disabledRules(c Check, disabled []string) []string {
+	var out []string
+	for _, id := range c.Rules {
+		if slices.Contains(disabled, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // unjudgedSources lists the sources behind c that have not judged yet.

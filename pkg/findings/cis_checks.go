@@ -9,22 +9,22 @@ var benchmarkChecks = []Check{
 	{ID: "1.1.1", DockerBench: "1.1.1", DockerBenchScored: true, Automated: true, Title: "Ensure a separate partition for containers has been created", Rules: []string{"daemon.data_root_shared"}},
 	{ID: "1.1.2", DockerBench: "1.1.2", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure only trusted users are allowed to control Docker daemon", Rules: []string{"daemon.docker_group_untrusted", "daemon.docker_group_members"},
 		InfoRules: []string{"daemon.docker_group_members"}},
-	{ID: "1.1.3", DockerBench: "1.1.3", DockerBenchScored: true, Automated: true, Title: "Ensure auditing is configured for the Docker daemon", Rules: []string{"audit.watch_missing", "audit.daemon_unaudited"}},
-	{ID: "1.1.4", DockerBench: "1.1.4", DockerBenchScored: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /run/containerd", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.5", DockerBench: "1.1.5", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /var/lib/docker", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.6", DockerBench: "1.1.6", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/docker", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.7", DockerBench: "1.1.7", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - docker.service", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.8", DockerBench: "1.1.8", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - containerd.sock", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.9", DockerBench: "1.1.9", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - docker.socket", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.10", DockerBench: "1.1.10", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/default/docker", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.11", DockerBench: "1.1.11", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/docker/daemon.json", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.12", DockerBench: "1.1.12", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/containerd/config.toml", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.13", DockerBench: "1.1.13", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/sysconfig/docker", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.14", DockerBench: "1.1.14", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.15", DockerBench: "1.1.15", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.16", DockerBench: "1.1.16", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v1", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.17", DockerBench: "1.1.17", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v2", Rules: []string{"audit.watch_missing"}},
-	{ID: "1.1.18", DockerBench: "1.1.18", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/runc", Rules: []string{"audit.watch_missing"}},
+	{ID: "1.1.3", DockerBench: "1.1.3", DockerBenchScored: true, Automated: true, Title: "Ensure auditing is configured for the Docker daemon", Rules: []string{"audit.watch_missing", "audit.daemon_unaudited"}, Observed: "audit", Manual: auditWatchScored},
+	{ID: "1.1.4", DockerBench: "1.1.4", DockerBenchScored: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /run/containerd", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchScored},
+	{ID: "1.1.5", DockerBench: "1.1.5", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /var/lib/docker", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.6", DockerBench: "1.1.6", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/docker", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.7", DockerBench: "1.1.7", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - docker.service", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.8", DockerBench: "1.1.8", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - containerd.sock", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.9", DockerBench: "1.1.9", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - docker.socket", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.10", DockerBench: "1.1.10", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/default/docker", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.11", DockerBench: "1.1.11", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/docker/daemon.json", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.12", DockerBench: "1.1.12", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/containerd/config.toml", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.13", DockerBench: "1.1.13", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /etc/sysconfig/docker", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.14", DockerBench: "1.1.14", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.15", DockerBench: "1.1.15", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.16", DockerBench: "1.1.16", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v1", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.17", DockerBench: "1.1.17", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/containerd-shim-runc-v2", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
+	{ID: "1.1.18", DockerBench: "1.1.18", DockerBenchScored: true, DockerBenchInfoBranch: true, Automated: true, Title: "Ensure auditing is configured for Docker files and directories - /usr/bin/runc", Rules: []string{"audit.watch_missing"}, Observed: "audit", Manual: auditWatchAbsentUnscored},
 	{ID: "1.2.1", DockerBench: "1.2.1", DockerBenchInfoBranch: true, Automated: false, Title: "Ensure the container host has been Hardened",
 		Manual: "Hardening the host (kernel, services, accounts) is the subject of an operating-system benchmark, not of Docker's; review it with that benchmark."},
 	{ID: "1.2.2", DockerBench: "1.2.2", DockerBenchInfoBranch: true, Automated: false, Title: "Ensure that the version of Docker is up to date", Rules: []string{"daemon.version_old"}, Informational: true},
@@ -141,3 +141,15 @@ var benchmarkChecks = []Check{
 	{ID: "7.9", DockerBench: "7.10", DockerBenchInfoBranch: true, Automated: false, Title: "Ensure that management plane traffic is separated from data plane traffic",
 		Manual: "Separating management from data traffic is a network design decision (--advertise-addr and --data-path-addr on different networks); review it per node."},
 }
+
+// The audit watch checks (1.1.3-1.1.18) are observed by the audit source as
+// well as failed by audit.watch_missing: no open finding says nothing where
+// the kernel's rules were never compared with the watches.
+const (
+	auditWatchScored = "pass only once it has compared the kernel's audit rules with the watch, " +
+		"whether the path exists or not (docker-bench-security scores it either way); manual where it cannot " +
+		"(audit mode off, the kernel's rules unreadable from where the agent runs)."
+	auditWatchAbsentUnscored = "pass only once it has compared the kernel's audit rules with the watch; " +
+		"manual where it cannot (audit mode off, the kernel's rules unreadable from where the agent runs); " +
+		"not_applicable where the path does not exist (docker-bench-security: info, unscored)."
+)

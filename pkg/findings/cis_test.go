@@ -99,7 +99,9 @@ func TestChecksMatchDockerBenchByText(t *testing.T) {
 
 // Every automated check docker-bench-security 1.6.0 scores gets a pass or
 // a fail from dockward: it has a rule that fails it (not only informational
-// ones), and is not only observed.
+// ones), so it is not only observed. (An observed check with such a rule,
+// 1.1.3-1.1.18, passes only on its source's word; the audit source's tests
+// and the scan of this machine prove that it gives it.)
 func TestNoScoredCheckLeftWithoutPassOrFail(t *testing.T) {
 	var left []string
 	scored := 0
@@ -112,7 +114,7 @@ func TestNoScoredCheckLeftWithoutPassOrFail(t *testing.T) {
 		for _, r := range c.Rules {
 			failsIt = failsIt || !slices.Contains(c.InfoRules, r)
 		}
-		if !failsIt || c.Informational || c.Observed != "" {
+		if !failsIt || c.Informational {
 			left = append(left, c.ID)
 		}
 	}
@@ -267,5 +269,92 @@ dockward_cis_check{check="5.6",section="5",status="pass"} 1
 		if !strings.Contains(string(got), line) {
 			t.Errorf("exposition lacks %q", line)
 		}
+	}
+}
+
+// An audit watch check (observed, and failed by audit.watch_missing) never
+// passes for want of findings: without its source's observation it is
+// manual; the source's manual and not_applicable stand; an open finding
+// fails it whatever the observation says, and an exempt one leaves the
+// observed pass with the exemption named.
+func TestAuditWatchCheckPassesOnlyWhenCompared(t *testing.T) {
+	etc := Subject{Kind: KindAudit, Name: "/etc/docker"}
+	missing := New("audit.watch_missing", etc, "no kernel audit rule covers /etc/docker")
+	missing.CIS = "1.1.6"
+	exempt := missing
+	exempt.Exempt = true
+	judged := func(string) bool { return true }
+	pass := Observation{Status: StatusPass, Note: "kernel audit rules cover /etc/docker (key docker)"}
+	cases := []struct {
+		name     string
+		open     []Finding
+		obs      map[string]Observation
+		want     Status
+		wantNote string
+	}{
+		{"no observation", nil, nil, StatusManual, "compared the kernel's audit rules"},
+		{"not compared", nil, map[string]Observation{"1.1.6": {Status: StatusManual, Note: "audit mode is off"}}, StatusManual, "audit mode is off"},
+		{"no such path", nil, map[string]Observation{"1.1.6": {Status: StatusNotApplicable, Note: "no /etc/docker"}}, StatusNotApplicable, "no /etc/docker"},
+		{"covered", nil, map[string]Observation{"1.1.6": pass}, StatusPass, "key docker"},
+		{"missing", []Finding{missing}, map[string]Observation{"1.1.6": pass}, StatusFail, ""},
+		{"missing, not compared since", []Finding{missing}, map[string]Observation{"1.1.6": {Status: StatusManual, Note: "x"}}, StatusFail, ""},
+		{"exempt", []Finding{exempt}, map[string]Observation{"1.1.6": pass}, StatusPass, "accepted by exemption: audit /etc/docker"},
+	}
+	for _, tc := range cases {
+		var got CheckResult
+		for _, r := range Report(ComplianceInput{Open: tc.open, Judged: judged, Observations: tc.obs}).Results() {
+			if r.ID == "1.1.6" {
+				got = r
+			}
+		}
+		if got.Status != tc.want || !strings.Contains(got.Note, tc.wantNote) {
+			t.Errorf("%s: %s %q, want %s with a note containing %q", tc.name, got.Status, got.Note, tc.want, tc.wantNote)
+		}
+	}
+	for _, c := range Checks() {
+		watched := slices.Contains(c.Rules, "audit.watch_missing")
+		if watched != (c.Observed == "audit") || watched && c.Manual == "" {
+			t.Errorf("%s: rules %v, observed by %q, manual %q: every audit watch check is observed by the audit source, with a reason to be manual",
+				c.ID, c.Rules, c.Observed, c.Manual)
+		}
+	}
+}
+
+// ChecksJudgedBy lists the checks of the matching rules, in order.
+func TestChecksJudgedBy(t *testing.T) {
+	got := ChecksJudgedBy(func(r Rule) bool { return r.Source == "containers" && r.Kind == KindImage })
+	if strings.Join(got, ",") != "4.6,4.7,4.9" {
+		t.Errorf("checks of the containers source's image rules: %v, want 4.6, 4.7, 4.9", got)
+	}
+	if got := ChecksJudgedBy(func(Rule) bool { return false }); got != nil {
+		t.Errorf("no rule matches, but %v", got)
+	}
+}
+
+// A check whose rule the config disables is not judged: manual, naming the
+// rule, unless another of its rules fails it.
+func TestDisabledRuleLeavesCheckManual(t *testing.T) {
+	web := ContainerSubject("c1", "/web", "nginx:1", nil)
+	in := ComplianceInput{Disabled: []string{"container.cgroup_parent", "container.added_capability"}}
+	got := map[string]CheckResult{}
+	for _, r := range Report(in).Results() {
+		got[r.ID] = r
+	}
+	if r := got["5.25"]; r.Status != StatusManual || !strings.Contains(r.Note, "container.cgroup_parent") {
+		t.Errorf("5.25 with its rule disabled: %s %q", r.Status, r.Note)
+	}
+	if r := got["5.26"]; r.Status != StatusPass {
+		t.Errorf("5.26 (rule enabled): %s %q", r.Status, r.Note)
+	}
+	in.Open = []Finding{New("container.dangerous_capability", web, "SYS_ADMIN")}
+	for _, r := range Report(in).Results() {
+		if r.ID == "5.4" && r.Status != StatusFail {
+			t.Errorf("5.4 failed by its enabled rule, the other disabled: %s %q", r.Status, r.Note)
+		}
+	}
+	store := NewStore(nil)
+	store.ApplyPolicy(Policy{Rules: map[string]RuleOverride{"container.cgroup_parent": {Disabled: true}, "container.privileged": {}}})
+	if d := store.DisabledRules(); strings.Join(d, ",") != "container.cgroup_parent" {
+		t.Errorf("Store.DisabledRules() = %v", d)
 	}
 }

@@ -254,6 +254,22 @@ func (s *Store) ApplyPolicy(p Policy) {
 	}
 }
 
+// DisabledRules lists the rules the policy disables, sorted: nothing judges
+// them, so the compliance report never passes a check for want of their
+// findings.
+func (s *Store) DisabledRules() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for id, o := range s.policy.Rules {
+		if o.Disabled {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Open returns a snapshot of the open findings, exempt ones included,
 // sorted by severity, rule and subject.
 func (s *Store) Open() []Finding {
