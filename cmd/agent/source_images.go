@@ -35,12 +35,17 @@ func buildImages(w *wiring, cfg Config, b sourceBase) (findings.Source, error) {
 	if err := useTempDir(filepath.Join(section.CacheDir, "tmp")); err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	return images.New(section, images.Deps{
+	src, err := images.New(section, images.Deps{
 		Log:        b.log,
 		Registerer: b.reg,
 		Sink:       b.sink,
 		Engine:     docker,
 	})
+	if err != nil {
+		return nil, err
+	}
+	w.SetObserver(images.Name, src.Observations)
+	return src, nil
 }
 
 // useTempDir points the process's temporary files at dir unless TMPDIR is

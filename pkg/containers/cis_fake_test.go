@@ -86,6 +86,14 @@ func TestFakeSwarmManager(t *testing.T) {
 	if got := h.swarmFindings(); len(got["swarm.active"]) != 1 || len(got["swarm.managers"]) != 0 {
 		t.Errorf("on a worker: %v", got)
 	}
+	// A worker cannot see the managers: their checks are manual, not passed.
+	for _, r := range h.report() {
+		want := map[string]findings.Status{"5.1": findings.StatusFail, "7.1": findings.StatusManual, "7.2": findings.StatusManual,
+			"7.3": findings.StatusFail, "7.5": findings.StatusManual}[r.ID]
+		if want != "" && r.Status != want || want == findings.StatusManual && !strings.Contains(r.Note, "swarm worker") {
+			t.Errorf("on a worker, %s: %s (%s), want %s", r.ID, r.Status, r.Note, want)
+		}
+	}
 }
 
 // Where the agent cannot read a process's /proc entries, argv[0] of GET

@@ -43,7 +43,11 @@ func (s *Source) noteExec(privileged, root bool, container string) {
 
 // Observations reports the checks the source observes rather than judges:
 // docker exec (5.23, 5.24) while it follows events, and image and
-// container sprawl (6.1, 6.2) once it has taken inventory.
+// container sprawl (6.1, 6.2) once it has taken inventory. It also says
+// which of its rule-judged checks it could not judge: every container,
+// image or swarm check while that inventory has never been taken (the
+// source is up, but Docker has not answered), and the swarm checks only
+// a manager can judge.
 func (s *Source) Observations() map[string]findings.Observation {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -57,15 +61,66 @@ func (s *Source) Observations() map[string]findings.Observation {
 		total, unused := s.imageCountsLocked()
 		out["6.1"] = findings.Observation{Status: findings.StatusInfo,
 			Note: fmt.Sprintf("%d images, %d not used by any container", total, unused)}
+	} else {
+		notTaken(out, imageChecks, "no image inventory yet")
 	}
 	if s.inventoryTaken {
 		out["6.2"] = findings.Observation{Status: findings.StatusInfo, Note: containerSprawl(s.known)}
+	} else {
+		notTaken(out, containerChecks, "no container inventory yet")
 	}
-	if s.swarmListenErr != "" && inSwarm(s.swarm) {
+	s.observeSwarm(out)
+	return out
+}
+
+// The checks the source's rules judge, by what each needs: the container
+// inventory, the image inventory, or the swarm's state.
+var (
+	containerChecks = findings.ChecksJudgedBy(func(r findings.Rule) bool { return r.Source == Name && r.Kind == findings.KindContainer })
+	imageChecks     = findings.ChecksJudgedBy(func(r findings.Rule) bool { return r.Source == Name && r.Kind == findings.KindImage })
+	swarmChecks     = findings.ChecksJudgedBy(func(r findings.Rule) bool { return r.Source == Name && strings.HasPrefix(r.ID, "swarm.") })
+)
+
+// notTaken observes checks as manual: what they need has never been read.
+func notTaken(out map[string]findings.Observation, checks []string, what string) {
+	for _, id := range checks {
+		out[id] = findings.Observation{Status: findings.StatusManual,
+			Note: "not judged: " + what + " (the Docker Engine API has not answered since the agent started)"}
+	}
+}
+
+// managerOnlyChecks are the swarm checks only a manager can judge: the
+// managers (7.1), where the manager listens (7.2) and auto-lock (7.5).
+var managerOnlyChecks = []string{"7.1", "7.2", "7.5"}
+
+// observeSwarm observes the swarm checks (5.1, 7.1-7.3, 7.5). Caller
+// holds s.mu. Without swarm mode they pass, as docker-bench-security
+// passes them, and say why; on a worker the managers' checks are manual.
+func (s *Source) observeSwarm(out map[string]findings.Observation) {
+	switch {
+	case !s.swarmJudged:
+		notTaken(out, swarmChecks, "the swarm's state has not been read")
+		return
+	case !inSwarm(s.swarm):
+		for _, id := range swarmChecks {
+			out[id] = findings.Observation{Status: findings.StatusPass, Note: "swarm mode is not enabled on this engine"}
+		}
+		return
+	case !s.swarm.ControlAvailable:
+		for _, id := range managerOnlyChecks {
+			out[id] = findings.Observation{Status: findings.StatusManual,
+				Note: "not judged: this node is a swarm worker; the managers, their addresses and auto-lock are judged by the agent on a manager"}
+		}
+		return
+	}
+	if s.swarmListenErr != "" {
 		out["7.2"] = findings.Observation{Status: findings.StatusManual,
 			Note: "the manager's listen address could not be read: " + s.swarmListenErr}
 	}
-	return out
+	if s.swarmInspectErr != "" {
+		out["7.5"] = findings.Observation{Status: findings.StatusManual,
+			Note: "not judged: the swarm's settings could not be read: " + s.swarmInspectErr}
+	}
 }
 
 func execObservation(n uint64, how, last, since string) findings.Observation {

@@ -67,8 +67,10 @@ type Source struct {
 	host  HostFacts
 	swarm swarm.Info // GET /info's Swarm, read with host
 	// swarmListenErr is why the swarm's listen address could not be judged
-	// (7.2), empty when it was.
-	swarmListenErr string
+	// (7.2), empty when it was; swarmInspectErr why its settings (7.5)
+	// could not be read. swarmJudged is set by the first judgement.
+	swarmListenErr, swarmInspectErr string
+	swarmJudged                     bool
 	// images are the local images (ID -> name) as of the last inventory
 	// and image events.
 	images map[string]string

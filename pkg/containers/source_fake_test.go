@@ -12,6 +12,7 @@ import (
 
 	"github.com/dockward/dockward/internal/testenv"
 	"github.com/dockward/dockward/pkg/dockerinfo"
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 func TestFakeInventoryEventsAndStates(t *testing.T) {
@@ -128,6 +129,9 @@ func TestFakeDaemonUnreachableAtStart(t *testing.T) {
 	if n := h.logs.count("docker unreachable"); n != 1 {
 		t.Fatalf("outage logged %d times, want once", n)
 	}
+	// Up and ready, but it has judged nothing: no check of its rules
+	// passes for want of findings.
+	expectUnjudged(t, h.report())
 	c := fakeContainer(hexID(20), "late")
 	f.put(c)
 	f.start()
@@ -138,6 +142,42 @@ func TestFakeDaemonUnreachableAtStart(t *testing.T) {
 	}
 	if n := h.logs.count("docker connection restored"); n != 1 {
 		t.Fatalf("restore logged %d times", n)
+	}
+	for _, r := range h.report() {
+		if (r.ID == "5.5" || r.ID == "4.6") && r.Status != findings.StatusPass || r.ID == "7.3" && r.Note != "swarm mode is not enabled on this engine" {
+			t.Errorf("after the inventory, %s: %s %q", r.ID, r.Status, r.Note)
+		}
+	}
+}
+
+// report is the compliance report over the source's findings and
+// observations, the source counted as judged.
+func (h *harness) report() []findings.CheckResult {
+	return findings.Report(findings.ComplianceInput{Open: h.store.Open(), Judged: func(string) bool { return true },
+		Observations: h.src.Observations()}).Results()
+}
+
+// expectUnjudged checks that every check of the source's rules is manual,
+// saying that nothing was read.
+func expectUnjudged(t *testing.T, results []findings.CheckResult) {
+	t.Helper()
+	n := 0
+	for _, r := range results {
+		ours := false
+		for _, id := range r.Rules {
+			rule, _ := findings.LookupRule(id)
+			ours = ours || rule.Source == Name
+		}
+		if !ours {
+			continue
+		}
+		n++
+		if r.Status != findings.StatusManual || !strings.Contains(r.Note, "has not answered") {
+			t.Errorf("%s before any inventory: %s %q, want manual", r.ID, r.Status, r.Note)
+		}
+	}
+	if want := len(containerChecks) + len(imageChecks) + len(swarmChecks); n != want || n < 30 {
+		t.Errorf("%d checks of the containers source's rules, want %d (container, image and swarm checks)", n, want)
 	}
 }
 

@@ -61,21 +61,46 @@ func (s *Source) judgeSwarm(ctx context.Context, info swarm.Info) error {
 			s.swarmListenErr = listenErr.Error()
 		}
 		s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		res, err := s.eng.SwarmInspect(ctx, client.SwarmInspectOptions{})
-		cancel()
-		switch {
-		case err != nil && connectionLost(err):
-			return fmt.Errorf("swarm inspect: %w", err)
-		case err != nil:
-			s.log.Warn("could not read the swarm's settings; auto-lock is judged at the next rescan", zap.Error(err))
-		case !res.Swarm.Spec.EncryptionConfig.AutoLockManagers:
-			out = append(out, findings.New("swarm.autolock_off", swarmSubject,
-				"the swarm's managers are not auto-locked: their keys and Raft data are readable at rest"))
+		autolock, err := s.judgeAutolock(ctx)
+		if err != nil {
+			return err
 		}
+		out = append(out, autolock...)
 	}
 	s.sink.Set(swarmScope, out)
-	return s.judgeNetworks(ctx, inSwarm(info))
+	if err := s.judgeNetworks(ctx, inSwarm(info)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.swarmJudged = true
+	s.mu.Unlock()
+	return nil
+}
+
+// judgeAutolock judges auto-lock (7.5) from GET /swarm; an error other than
+// a lost connection is kept for the report, and judged again at the next
+// rescan.
+func (s *Source) judgeAutolock(ctx context.Context) ([]findings.Finding, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	res, err := s.eng.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	cancel()
+	if err != nil && connectionLost(err) {
+		return nil, fmt.Errorf("swarm inspect: %w", err)
+	}
+	s.mu.Lock()
+	s.swarmInspectErr = ""
+	if err != nil {
+		s.swarmInspectErr = err.Error()
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.log.Warn("could not read the swarm's settings; auto-lock is judged at the next rescan", zap.Error(err))
+	case !res.Swarm.Spec.EncryptionConfig.AutoLockManagers:
+		return []findings.Finding{findings.New("swarm.autolock_off", swarmSubject,
+			"the swarm's managers are not auto-locked: their keys and Raft data are readable at rest")}, nil
+	}
+	return nil, nil
 }
 
 // swarmAddresses judges where the manager listens and what it advertises

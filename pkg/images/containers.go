@@ -68,6 +68,7 @@ func (s *Source) syncContainers(ctx context.Context) error {
 			delete(s.containers, id)
 		}
 	}
+	s.containersListed = true
 	return nil
 }
 

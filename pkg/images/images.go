@@ -70,6 +70,7 @@ func (s *Source) syncImages(ctx context.Context) error {
 		}
 	}
 	s.collectCache(seen)
+	s.imagesListed = true
 	return nil
 }
 

@@ -46,6 +46,8 @@ func (s *Source) judge(ctx context.Context) {
 	// One complete judgement: the store resolves the scopes that vanished
 	// (an image deleted, a container stopped).
 	s.sink.Sync("", judged)
+	obs := s.observe()
+	s.observed.Store(&obs)
 	s.m.swap(snap)
 	s.prune()
 }

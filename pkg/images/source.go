@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,12 @@ type Source struct {
 	strings    map[string]string          // the inventories' shared strings (see intern)
 	records    map[string]int             // ecosystem -> records in its zip
 	pending    []string                   // image IDs waiting to be extracted
+	// imagesListed and containersListed are set by the first listing
+	// that succeeds.
+	imagesListed, containersListed bool
+
+	// observed are the compliance observations of the last judgement.
+	observed atomic.Pointer[map[string]findings.Observation]
 
 	want      wanted     // the ecosystems in use, for the updater
 	upMu      sync.Mutex // guards updateErr and forced

@@ -198,6 +198,18 @@ func stateOf(real string, fi fs.FileInfo) fileState {
 
 // judgeFile checks one path. A missing path is not a finding (the rule
 // does not apply); an unreadable one is an error for the caller to count.
+// expectedOwner resolves r's expected user and group on this host; ok is
+// false for one this host does not have, whose side is then not judged.
+func expectedOwner(r fileRule, ids hostfs.IDs) (uid uint32, okU bool, gid uint32, okG bool) {
+	uid, okU = ids.Users.ID(r.Owner)
+	gid, okG = ids.Groups.ID(r.Group)
+	if !okG && r.Group == "docker" {
+		// No docker group on this host: dockerd then leaves the socket root's.
+		gid, okG = 0, true
+	}
+	return uid, okU, gid, okG
+}
+
 func (s *scanner) judgeFile(r fileRule, ids hostfs.IDs) ([]findings.Finding, *fileState, error) {
 	real, fi, err := s.fs.Stat(r.Path)
 	if err != nil {
@@ -213,12 +225,7 @@ func (s *scanner) judgeFile(r fileRule, ids hostfs.IDs) ([]findings.Finding, *fi
 	}
 	subject := findings.Subject{Kind: findings.KindFile, Name: r.Path}
 	var out []findings.Finding
-	wantUID, okU := ids.Users.ID(r.Owner)
-	wantGID, okG := ids.Groups.ID(r.Group)
-	if !okG && r.Group == "docker" {
-		// No docker group on this host: dockerd then leaves the socket root's.
-		wantGID, okG = 0, true
-	}
+	wantUID, okU, wantGID, okG := expectedOwner(r, ids)
 	if !okU || !okG {
 		s.logOnce("owner:"+r.Path, "the expected owner is not a user or group on this host; ownership not judged",
 			zap.String("path", r.Path), zap.String("owner", r.Owner), zap.String("group", r.Group))

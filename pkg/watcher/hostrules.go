@@ -234,6 +234,13 @@ func hostObservations(in *daemonInputs, rules []fileRule) map[string]findings.Ob
 	if in.info == nil {
 		manual("2.1", "whether dockerd is rootless is unknown without GET /info")
 	}
+	if why := daemonUnseen(in); why != "" {
+		for _, id := range daemonTableChecks() {
+			if _, said := out[id]; !said {
+				manual(id, why)
+			}
+		}
+	}
 	covered := map[string]bool{}
 	for _, r := range rules {
 		covered[r.CISOwner], covered[r.CISMode] = true, true
@@ -244,6 +251,40 @@ func hostObservations(in *daemonInputs, rules []fileRule) map[string]findings.Ob
 		}
 	}
 	return out
+}
+
+// daemonUnseen says why the daemon's settings were not judged this time
+// (the scanner then keeps the last judgement of a daemon it could see),
+// or "" when they were.
+func daemonUnseen(in *daemonInputs) string {
+	const kept = "; the findings of the last judgement of a visible dockerd stay open"
+	switch {
+	case in.proc == nil && in.info == nil:
+		return "not judged: no running dockerd was found and GET /info did not answer, so the daemon's settings are unknown" + kept
+	case in.configUnreadable:
+		return "not judged: " + in.configPath + " exists but could not be read, so the daemon's settings are unknown" + kept
+	}
+	return ""
+}
+
+// daemonTableChecks are the checks of the daemon rule table's rules (the
+// daemon's settings and the host facts judged with them).
+func daemonTableChecks() []string {
+	ids := map[string]bool{}
+	for _, r := range daemonRules {
+		ids[r.id] = true
+	}
+	return findings.ChecksJudgedBy(func(r findings.Rule) bool { return ids[r.ID] })
+}
+
+// unreadableFile observes a file's checks as manual when the file could
+// not be judged this time (it keeps its last judgement).
+func unreadableFile(out map[string]findings.Observation, r fileRule, err error) {
+	for _, id := range []string{r.CISOwner, r.CISMode} {
+		if id != "" {
+			out[id] = findings.Observation{Status: findings.StatusManual, Note: "not judged: " + r.Path + " could not be read: " + err.Error()}
+		}
+	}
 }
 
 func containsString(list []string, s string) bool {

@@ -105,6 +105,38 @@ func TestHostChecksThatCannotBeJudged(t *testing.T) {
 	}
 }
 
+// A file check is not passed when its file could not be read (a symlink
+// loop at /etc/default/docker), nor an ownership check when the expected
+// owner is not a user or group in the host's files (the socket's group from
+// a directory service): both are manual with the reason, and the other
+// checks keep their status.
+func TestFileChecksThatCannotBeJudged(t *testing.T) {
+	tr := newTree(t).minimalHost()
+	tr.symlink("/etc/default/docker", "docker")
+	h := newHarness(t, tr, &fakeDocker{info: *hardenedInfo()})
+	h.scan()
+	obs := h.src.Observations()
+	for _, check := range []string{"3.19", "3.20"} {
+		if o := obs[check]; o.Status != findings.StatusManual || !strings.Contains(o.Note, "/etc/default/docker could not be read") {
+			t.Errorf("%s with /etc/default/docker a symlink loop: %+v", check, o)
+		}
+	}
+	if o, said := obs["3.5"]; said {
+		t.Errorf("3.5 (/etc/docker, readable) observed %+v", o)
+	}
+	tr.write("/etc/docker/daemon.json", 0o644, `{"icc": false, "group": "dockerops"}`)
+	h.scan()
+	obs = h.src.Observations()
+	if o := obs["3.15"]; o.Status != findings.StatusManual || !strings.Contains(o.Note, "root:dockerops of /var/run/docker.sock is not a user or group") {
+		t.Errorf("3.15 with the socket's group in no /etc/group (a directory service's): %+v", o)
+	}
+	for _, check := range []string{"3.16", "3.17"} {
+		if o, said := obs[check]; said {
+			t.Errorf("%s (judged without that group) observed %+v", check, o)
+		}
+	}
+}
+
 // On this machine the host checks agree with mountpoint(1), getent and the
 // logins' environment files.
 func TestHostChecksOnThisHost(t *testing.T) {

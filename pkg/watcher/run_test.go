@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dockward/dockward/internal/testenv"
+	"github.com/dockward/dockward/pkg/findings"
 )
 
 func TestAtomicRenameOfDaemonJSONIsJudgedWithinOneSecond(t *testing.T) {
@@ -133,13 +135,47 @@ func TestDaemonDownKeepsItsLastJudgement(t *testing.T) {
 	if _, ok := find(fs, "daemon.config_invalid", "dockerd"); !ok {
 		t.Error("daemon.json is still judged while the daemon is down")
 	}
+	// The kept findings still fail their checks; the others are not passed.
+	rep := daemonReport(h)
+	if rep["2.15"].Status != findings.StatusFail {
+		t.Errorf("2.15 with the kept live-restore finding: %s", rep["2.15"].Status)
+	}
+	expectDaemonUnseen(t, rep, "2.15")
+}
+
+// daemonReport is the compliance report over the harness's findings and
+// observations, by check.
+func daemonReport(h *harness) map[string]findings.CheckResult {
+	out := map[string]findings.CheckResult{}
+	for _, r := range findings.Report(findings.ComplianceInput{Open: h.store.Open(), Observations: h.src.Observations()}).Results() {
+		out[r.ID] = r
+	}
+	return out
+}
+
+// expectDaemonUnseen checks that no daemon check passes while dockerd is
+// not seen: each is manual with the reason, except those failing.
+func expectDaemonUnseen(t *testing.T, rep map[string]findings.CheckResult, failing ...string) {
+	t.Helper()
+	for _, id := range []string{"1.1.1", "2.2", "2.9", "2.14", "2.15", "2.16", "2.18", "4.5"} {
+		r := rep[id]
+		switch {
+		case slices.Contains(failing, id):
+		case r.Status == findings.StatusPass:
+			t.Errorf("%s passes though dockerd was not seen: %q", id, r.Note)
+		case r.Status == findings.StatusManual && !strings.Contains(r.Note, "no running dockerd was found") && id != "1.1.1":
+			t.Errorf("%s is manual without saying dockerd was not seen: %q", id, r.Note)
+		}
+	}
 }
 
 func TestNoDockerNoDaemonFindings(t *testing.T) {
 	tr := newTree(t) // no daemon, no daemon.json
-	for _, f := range newHarness(t, tr, &fakeDocker{infoErr: errDockerDown}).scan() {
+	h := newHarness(t, tr, &fakeDocker{infoErr: errDockerDown})
+	for _, f := range h.scan() {
 		t.Errorf("a host without Docker got %s: %s", f.Rule, f.Message)
 	}
+	expectDaemonUnseen(t, daemonReport(h))
 }
 
 // TestScanWhileRunning is for the race detector: Scan (dockward scan, the

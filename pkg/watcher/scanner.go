@@ -94,7 +94,6 @@ func (s *scanner) scan(ctx context.Context) {
 	ids := s.fs.LoadIDs()
 	rules := s.discoverFiles(in)
 	obs := hostObservations(in, rules)
-	s.observations.Store(&obs)
 	for _, r := range rules {
 		scope := "file:" + r.Path
 		watched = append(watched, watchedPath{path: r.Path})
@@ -105,10 +104,16 @@ func (s *scanner) scan(ctx context.Context) {
 		if err != nil {
 			s.scanError(r.Path, err)
 			keep = append(keep, scope)
+			unreadableFile(obs, r, err)
 			continue
+		}
+		if _, okU, _, okG := expectedOwner(r, ids); (!okU || !okG) && r.CISOwner != "" && st != nil {
+			obs[r.CISOwner] = findings.Observation{Status: findings.StatusManual,
+				Note: "not judged: the expected owner " + r.Owner + ":" + r.Group + " of " + r.Path + " is not a user or group on this host"}
 		}
 		judged[scope] = found
 	}
+	s.observations.Store(&obs)
 	watched = append(watched, watchedPath{path: "/etc/docker/certs.d", tree: true})
 	for _, u := range hostfs.UnitDirs {
 		watched = append(watched, watchedPath{path: u + "/docker.service.d", tree: true}, watchedPath{path: u + "/docker.socket.d", tree: true})
