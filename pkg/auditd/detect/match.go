@@ -70,17 +70,35 @@ func (m *Matcher) Match(ev *record.Event) (Match, bool) {
 // one the process used: a container writes /cg/release_agent through a
 // cgroup mount of its own.
 func (m *Matcher) byFile(ev *record.Event) (int, bool) {
-	if !ev.Access().Changes() {
+	// Every file event of the host passes here: look at the names as the
+	// record has them first, and build a path only for one of these files.
+	i, ok := -1, false
+	for _, p := range ev.Paths {
+		if i = m.fileIndex(path.Base(p.Name)); i >= 0 {
+			break
+		}
+	}
+	if i < 0 || !ev.Access().Changes() {
 		return 0, false
 	}
-	p := ev.Path()
-	switch {
-	case m.releaseAgent >= 0 && (path.Base(p) == "release_agent" || path.Base(p) == "notify_on_release"):
-		return m.releaseAgent, true
-	case m.corePattern >= 0 && (p == CorePatternPath || strings.HasSuffix(p, "/sys/kernel/core_pattern")):
-		return m.corePattern, true
+	if i == m.corePattern {
+		p := ev.Path()
+		ok = p == CorePatternPath || strings.HasSuffix(p, "/sys/kernel/core_pattern")
+	} else {
+		ok = true
 	}
-	return 0, false
+	return i, ok
+}
+
+// fileIndex is the detection of a file name, -1 for none.
+func (m *Matcher) fileIndex(base string) int {
+	switch base {
+	case "release_agent", "notify_on_release":
+		return m.releaseAgent
+	case "core_pattern":
+		return m.corePattern
+	}
+	return -1
 }
 
 // details describes the arguments of the call, and reports false for a
