@@ -138,6 +138,18 @@ func (l *liveSource) loudLines() []observer.LoggedEntry {
 	return l.logs.Filter(func(e observer.LoggedEntry) bool { return e.Level >= zap.WarnLevel }).All()
 }
 
+// startBesideCISAuditd starts Debian's auditd logging in format with the
+// CIS watches written without -p, and the source in mode beside it.
+func startBesideCISAuditd(t *testing.T, mode Mode, format string) *liveSource {
+	requireAudit(t)
+	expectKernelRestored(t)
+	cfg := DefaultConfig()
+	cfg.Mode = mode
+	cfg.LogFile, _ = startAuditdLogging(t, format)
+	loadCISRules(t)
+	return startSource(t, cfg, Deps{})
+}
+
 func TestCISBesideAuditd(t *testing.T) {
 	for _, mode := range []Mode{ModeAuto, ModeFile} {
 		t.Run(string(mode), func(t *testing.T) { routineBesideAuditd(t, mode) })
@@ -148,14 +160,8 @@ func TestCISBesideAuditd(t *testing.T) {
 // warn or error line; a write under /etc/docker by another program is
 // counted and logged with its actor within 1 s.
 func routineBesideAuditd(t *testing.T, mode Mode) {
-	requireAudit(t)
 	image := testenv.RequireBusyboxImage(t)
-	expectKernelRestored(t)
-	cfg := DefaultConfig()
-	cfg.Mode = mode
-	cfg.LogFile, _ = startAuditdLogging(t, "ENRICHED")
-	loadCISRules(t)
-	l := startSource(t, cfg, Deps{})
+	l := startBesideCISAuditd(t, mode, "ENRICHED")
 	if mode == ModeAuto && l.src.Mode() != ModeMulticast {
 		t.Fatalf("auto chose %s next to auditd, want multicast", l.src.Mode())
 	}
@@ -238,13 +244,7 @@ func expectTamper(t *testing.T, l *liveSource, kind TamperKind, act func()) {
 func TestTamperBesideAuditd(t *testing.T) {
 	for _, mode := range []Mode{ModeAuto, ModeFile} {
 		t.Run(string(mode), func(t *testing.T) {
-			requireAudit(t)
-			expectKernelRestored(t)
-			cfg := DefaultConfig()
-			cfg.Mode = mode
-			cfg.LogFile, _ = startAuditdLogging(t, "RAW")
-			loadCISRules(t)
-			l := startSource(t, cfg, Deps{})
+			l := startBesideCISAuditd(t, mode, "RAW")
 			before := testenv.Run(t, "auditctl", "-l")
 			expectTamper(t, l, TamperRuleRemoved, func() { asLogin(t, 1000, "auditctl", "-W", "/etc/docker", "-k", "docker") })
 			loadCISRules(t)

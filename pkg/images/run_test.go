@@ -97,11 +97,7 @@ func TestOfflineSwapRematchesWithoutExport(t *testing.T) {
 // re-matched without an export, a 304 keeps it, and a corrupt download is
 // refused with the old data kept.
 func TestUpdaterSwapsAndKeeps(t *testing.T) {
-	b := &osvtest.Bucket{}
-	srv := httptest.NewServer(b)
-	defer srv.Close()
-	b.Serve(osvtest.Bytes(t, highRecord), `"v1"`)
-	h := newHarness(t, func(c *Config) { c.Vulns.DB.Offline, c.Vulns.DB.URL = false, srv.URL })
+	b, h := onlineHarness(t)
 	ref := "dockward-test-img-update:1"
 	id := debianImage(t, ref)
 	testenv.RunSource(t, h.src)
@@ -169,11 +165,7 @@ func TestImageEvents(t *testing.T) {
 // dockward scan fetches a zip it does not have (not offline) before it
 // judges, from vulns.db.url.
 func TestScanDownloadsMissingZip(t *testing.T) {
-	b := &osvtest.Bucket{}
-	srv := httptest.NewServer(b)
-	defer srv.Close()
-	b.Serve(osvtest.Bytes(t, highRecord), `"v1"`)
-	h := newHarness(t, func(c *Config) { c.Vulns.DB.Offline, c.Vulns.DB.URL = false, srv.URL })
+	b, h := onlineHarness(t)
 	ref := "dockward-test-img-scandl:1"
 	debianImage(t, ref)
 	h.scan()
@@ -185,4 +177,14 @@ func TestScanDownloadsMissingZip(t *testing.T) {
 		t.Error("scan did not store the downloaded Debian zip")
 	}
 	h.mustFinding("image.vulnerable", ref)
+}
+
+// onlineHarness is a harness that downloads its zips from a local bucket,
+// which serves a Debian zip with highRecord under the ETag "v1" at first.
+func onlineHarness(t *testing.T) (*osvtest.Bucket, *harness) {
+	b := &osvtest.Bucket{}
+	srv := httptest.NewServer(b)
+	t.Cleanup(srv.Close)
+	b.Serve(osvtest.Bytes(t, highRecord), `"v1"`)
+	return b, newHarness(t, func(c *Config) { c.Vulns.DB.Offline, c.Vulns.DB.URL = false, srv.URL })
 }

@@ -89,17 +89,30 @@ func TestHardenedDaemonHasNoFindings(t *testing.T) {
 	}
 }
 
+// daemonRuleCase triggers one daemon rule; from is the expected
+// setting_source substring.
+type daemonRuleCase struct {
+	name string
+	rule string
+	in   *daemonInputs
+	from string
+}
+
+func withJSON(kv string) string { return strings.Replace(hardenedJSON, "{", "{"+kv+",", 1) }
+
+func withInfo(mut func(*system.Info)) *system.Info { i := hardenedInfo(); mut(i); return i }
+
 // TestDaemonRules triggers each daemon rule from a hardened baseline, by
 // daemon.json, by flag, and by /info, and checks nothing else fires.
 func TestDaemonRules(t *testing.T) {
-	withJSON := func(kv string) string { return strings.Replace(hardenedJSON, "{", "{"+kv+",", 1) }
-	withInfo := func(mut func(*system.Info)) *system.Info { i := hardenedInfo(); mut(i); return i }
-	cases := []struct {
-		name string
-		rule string
-		in   *daemonInputs
-		from string // expected setting_source substring
-	}{
+	for _, c := range append(daemonSettingCases(t), daemonHostCases(t)...) {
+		t.Run(c.name, func(t *testing.T) { checkDaemonRule(t, c) })
+	}
+}
+
+// daemonSettingCases are the rules judged from dockerd's settings.
+func daemonSettingCases(t *testing.T) []daemonRuleCase {
+	return []daemonRuleCase{
 		{"icc default on", "daemon.icc_enabled", inputs(t, strings.Replace(hardenedJSON, `"icc": false,`, "", 1), nil), "dockerd default"},
 		{"icc flag", "daemon.icc_enabled", inputs(t, strings.Replace(hardenedJSON, `"icc": false,`, "", 1), nil, "--icc=true"), "flag --icc"},
 		{"log level debug", "daemon.log_level", inputs(t, strings.Replace(hardenedJSON, `"log-level": "info"`, `"log-level": "debug"`, 1), nil), "daemon.json"},
@@ -143,12 +156,19 @@ func TestDaemonRules(t *testing.T) {
 		{"experimental /info", "daemon.experimental", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.ExperimentalBuild = true })), "GET /info"},
 		{"experimental json", "daemon.experimental", inputs(t, withJSON(`"experimental": true`), nil), "daemon.json"},
 		{"invalid json", "daemon.config_invalid", inputs(t, `{"icc": false,}`, nil), ""},
+		{"flag and file conflict", "daemon.config_invalid", inputs(t, withJSON(`"hosts": ["unix:///var/run/docker.sock"]`), nil, "-H", "fd://"), ""},
 		{"not rootless /info", "daemon.not_rootless", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.SecurityOptions = i.SecurityOptions[:2] })), "GET /info"},
 		{"cgroup parent json", "daemon.cgroup_parent", inputs(t, withJSON(`"cgroup-parent": "/docker-workloads"`), nil), "daemon.json"},
 		{"cgroup parent flag", "daemon.cgroup_parent", inputs(t, hardenedJSON, nil, "--cgroup-parent", "/x"), "flag --cgroup-parent"},
 		{"dm.basesize json", "daemon.dm_basesize", inputs(t, withJSON(`"storage-driver": "devicemapper", "storage-opts": ["dm.basesize=20G"]`), nil), "daemon.json"},
 		{"dm.basesize flag /info", "daemon.dm_basesize", inputs(t, hardenedJSON, withInfo(func(i *system.Info) { i.Driver = "devicemapper" }),
 			"--storage-opt", "dm.basesize=50G"), "flag --storage-opt"},
+	}
+}
+
+// daemonHostCases are the rules judged from host facts beside the settings.
+func daemonHostCases(t *testing.T) []daemonRuleCase {
+	return []daemonRuleCase{
 		{"data root shared", "daemon.data_root_shared", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) { h.dataRootMount = false }), "mountinfo"},
 		{"group members, no list", "daemon.docker_group_members", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) {
 			h.group.Listed, h.group.Primary = []string{"alice"}, []string{"bob"}
@@ -161,33 +181,31 @@ func TestDaemonRules(t *testing.T) {
 		{"content trust off", "daemon.content_trust_off", withHost(inputs(t, hardenedJSON, nil), func(h *hostFacts) {
 			h.contentTrust = setting[bool]{false, "/etc/environment"}
 		}), "/etc/environment"},
-		{"flag and file conflict", "daemon.config_invalid", inputs(t, withJSON(`"hosts": ["unix:///var/run/docker.sock"]`), nil, "-H", "fd://"), ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := ruleSet(judgeDaemon(c.in))
-			f, ok := got[c.rule]
-			if !ok {
-				t.Fatalf("rule %s not triggered; got %v", c.rule, keys(got))
-			}
-			if c.from != "" && !strings.Contains(f.Details["setting_source"], c.from) {
-				t.Errorf("setting_source = %q, want it to mention %q", f.Details["setting_source"], c.from)
-			}
-			if f.Remediation == "" || f.Message == "" {
-				t.Errorf("finding without message or remediation: %+v", f)
-			}
-			// Only the triggered rule (and rules the same change implies) fire.
-			delete(got, c.rule)
-			for r := range got {
-				if c.rule == "daemon.config_invalid" {
-					continue // an unusable daemon.json leaves defaults in force
-				}
-				if c.name == "tcp json" && r == "daemon.config_invalid" {
-					continue
-				}
-				t.Errorf("unrelated rule %s fired: %s", r, got[r].Message)
-			}
-		})
+}
+
+func checkDaemonRule(t *testing.T, c daemonRuleCase) {
+	got := ruleSet(judgeDaemon(c.in))
+	f, ok := got[c.rule]
+	if !ok {
+		t.Fatalf("rule %s not triggered; got %v", c.rule, keys(got))
+	}
+	if c.from != "" && !strings.Contains(f.Details["setting_source"], c.from) {
+		t.Errorf("setting_source = %q, want it to mention %q", f.Details["setting_source"], c.from)
+	}
+	if f.Remediation == "" || f.Message == "" {
+		t.Errorf("finding without message or remediation: %+v", f)
+	}
+	// Only the triggered rule (and rules the same change implies) fire.
+	delete(got, c.rule)
+	for r := range got {
+		if c.rule == "daemon.config_invalid" {
+			continue // an unusable daemon.json leaves defaults in force
+		}
+		if c.name == "tcp json" && r == "daemon.config_invalid" {
+			continue
+		}
+		t.Errorf("unrelated rule %s fired: %s", r, got[r].Message)
 	}
 }
 
