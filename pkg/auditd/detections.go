@@ -161,9 +161,11 @@ func (p *Pipeline) detect(ev *record.Event) bool {
 		return false
 	}
 	name := m.Detection.Name
-	a := p.attribute(ev)
+	// The runtime's own work is most of these events: it is judged on the
+	// container alone, and only a detection's actor is named.
+	id := p.containerID(ev)
 	origin := detect.OriginHost
-	if a.ContainerID != "" {
+	if id != "" {
 		origin = detect.OriginContainer
 	}
 	proc := detect.Process{Exe: ev.Exe, Comm: ev.Comm, PPID: ev.PPID, Origin: origin}
@@ -176,6 +178,7 @@ func (p *Pipeline) detect(ev *record.Event) bool {
 		return true
 	}
 	p.detM.detected.WithLabelValues(name, string(m.Outcome), string(origin)).Inc()
+	a := p.actor(ev, id)
 	d := Detected{Match: m, Origin: origin, Actor: a}
 	if a.ContainerID != "" && p.containerImage != nil {
 		d.Image, _ = p.containerImage(a.ContainerID)

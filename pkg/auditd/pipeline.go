@@ -226,17 +226,26 @@ func (c containerObj) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 
 // attribute resolves the actor of an event: names (cached) and, when the
 // process or its parent lives in a container cgroup, the container.
-func (p *Pipeline) attribute(ev *record.Event) Actor {
+func (p *Pipeline) attribute(ev *record.Event) Actor { return p.actor(ev, p.containerID(ev)) }
+
+// containerID is the container the event's process lives in, "" for the
+// host or a replayed log.
+func (p *Pipeline) containerID(ev *record.Event) string {
+	if p.procRoot == "" {
+		return ""
+	}
+	return p.containers.of(p.procRoot, ev.PID, ev.PPID)
+}
+
+// actor is the event's actor in container id (resolved already).
+func (p *Pipeline) actor(ev *record.Event, id string) Actor {
 	a := Actor{Exe: ev.Exe, Comm: ev.Comm, PID: ev.PID, PPID: ev.PPID, UID: ev.UID, AUID: ev.AUID,
-		User: ev.UIDName, AUIDUser: ev.AUIDName}
+		User: ev.UIDName, AUIDUser: ev.AUIDName, ContainerID: id}
 	if a.User == "" {
 		a.User = p.users.name(ev.UID)
 	}
 	if a.AUIDUser == "" {
 		a.AUIDUser = p.users.name(ev.AUID)
-	}
-	if p.procRoot != "" {
-		a.ContainerID = p.containers.of(p.procRoot, ev.PID, ev.PPID)
 	}
 	if a.ContainerID != "" && p.containerName != nil {
 		a.ContainerName, _ = p.containerName(a.ContainerID)
