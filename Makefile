@@ -44,8 +44,10 @@ test:
 	cd deploy && $(GO) test -count=1 -timeout $(TESTTIMEOUT) ./...
 
 ## bench: every benchmark, no tests.
+## One package at a time (-p 1): benchmarks that time the kernel or a child
+## process must not share the cores with another package's benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 ## fuzz: a short run of each fuzz target (seed corpora live in testdata/fuzz).
 ## Add one line per target: $(GO) test -run '^$$' -fuzz '^FuzzName$$' -fuzztime $(FUZZTIME) ./pkg/x
