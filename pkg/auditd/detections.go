@@ -169,6 +169,9 @@ func (p *Pipeline) detect(ev *record.Event) bool {
 		origin = detect.OriginContainer
 	}
 	proc := detect.Process{Exe: ev.Exe, Comm: ev.Comm, PPID: ev.PPID, Origin: origin}
+	if id != "" {
+		proc.Container, proc.Path = id, ev.Path()
+	}
 	switch {
 	case origin == detect.OriginHost && !m.Detection.HostToo:
 		p.detM.routine.WithLabelValues(name, routineHostProcess).Inc()

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ type Actors struct {
 	exes       map[string]bool // host executables, by the kernel's exe path
 	kernelExes map[string]bool // the same, when a kernel thread started them
 	runcInit   bool            // runc's init stage, before it runs the container's program
+	runcExes   map[string]bool // runc's host executables, for its init stage before it clones itself
 }
 
 // NewActors resolves entries (see ValidateActor) with resolve, which turns
@@ -37,16 +39,19 @@ type Actors struct {
 // host (none when it is not installed), the way the file watches' expected
 // writers are resolved.
 func NewActors(entries []string, resolve func(string) []string) Actors {
-	a := Actors{exes: map[string]bool{}, kernelExes: map[string]bool{}}
+	a := Actors{exes: map[string]bool{}, kernelExes: map[string]bool{}, runcExes: map[string]bool{}}
 	for _, e := range entries {
 		prog, byKernel := strings.CutPrefix(e, kernelPrefix)
-		if filepath.Base(prog) == "runc" && !byKernel {
-			a.runcInit = true
-		}
+		isRunc := filepath.Base(prog) == "runc" && !byKernel
+		a.runcInit = a.runcInit || isRunc
 		for _, p := range resolve(prog) {
-			if byKernel {
+			switch {
+			case byKernel:
 				a.kernelExes[p] = true
-			} else {
+			case isRunc:
+				a.runcExes[p] = true
+				a.exes[p] = true
+			default:
 				a.exes[p] = true
 			}
 		}
@@ -59,6 +64,9 @@ type Process struct {
 	Exe, Comm string
 	PPID      int64
 	Origin    Origin
+	// Container is the full ID of the container the process was found
+	// in, and Path the file its call named; both are "" for a host process.
+	Container, Path string
 }
 
 // runcInit reports whether the process is runc's init stage, which sets up
@@ -76,13 +84,33 @@ func runcInit(p Process) bool {
 	return p.Exe == "/" && strings.HasPrefix(p.Comm, "runc:[")
 }
 
+// runcCloning reports whether p is runc 1.1's init stage making the
+// read-only copy of its own binary that it then runs from: started as
+// /proc/self/exe (its comm is "exe"), it bind-mounts its executable onto a
+// temporary file runc.XXXXXX in the container's state directory (named
+// after the container's ID), remounts it read-only and detaches it, before
+// it enters the container's namespaces. Its cgroup may already be the
+// container's when the event is read, so it looks like a container's
+// process. A container's program would have to carry runc's path, run
+// under the name exe and mount onto a file of that name in a directory
+// named after its own container to look the same, and such a mount
+// reaches nothing the container could not reach already.
+func (a Actors) runcCloning(p Process) bool {
+	if !a.runcExes[p.Exe] || p.Comm != "exe" || p.Container == "" {
+		return false
+	}
+	dir, file := path.Split(p.Path)
+	rand, ok := strings.CutPrefix(file, "runc.")
+	return ok && len(rand) == len("XXXXXX") && path.Base(dir) == p.Container
+}
+
 // Expected reports whether p is one of the actors. A container's process
 // is expected only as runc's init stage: inside a container any program
 // can be installed at /usr/bin/dockerd, so executable paths are trusted
 // only for host processes. kernelThread reports whether a PID is a kernel
 // thread.
 func (a Actors) Expected(p Process, kernelThread func(pid int64) bool) bool {
-	if a.runcInit && runcInit(p) {
+	if a.runcInit && (runcInit(p) || a.runcCloning(p)) {
 		return true
 	}
 	if p.Origin != OriginHost {

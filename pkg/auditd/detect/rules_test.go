@@ -160,6 +160,11 @@ func TestActors(t *testing.T) {
 		return map[string][]string{"dockerd": {"/usr/sbin/dockerd"}, "runc": {"/usr/sbin/runc"}, "modprobe": {"/usr/bin/kmod"}}[p]
 	}
 	a := NewActors([]string{"dockerd", "runc", "kernel:modprobe"}, resolve)
+	id := strings.Repeat("a", 64)
+	state := "/var/run/docker/runtime-runc/moby/" + id
+	cloning := func(exe, comm, container, path string) Process {
+		return Process{Exe: exe, Comm: comm, Origin: OriginContainer, Container: container, Path: path}
+	}
 	for _, c := range []struct {
 		p    Process
 		want bool
@@ -171,6 +176,14 @@ func TestActors(t *testing.T) {
 		{Process{Exe: "/memfd:runc_cloned:/proc/self/exe (deleted)", Comm: "runc:[1:CHILD]", Origin: OriginContainer}, true},
 		{Process{Exe: "/", Comm: "sh", Origin: OriginContainer}, false},
 		{Process{Exe: "/bin/busybox", Comm: "runc:[2:INIT]", Origin: OriginContainer}, false},
+		// runc 1.1's init stage cloning itself, already in the container's cgroup
+		{cloning("/usr/sbin/runc", "exe", id, state+"/runc.fPEe9V"), true},
+		{cloning("/usr/sbin/runc", "exe", id, state+"/runc.fPEe9"), false},                              // not runc's template
+		{cloning("/usr/sbin/runc", "exe", id, state+"/sub/runc.fPEe9V"), false},                         // not the state directory
+		{cloning("/usr/sbin/runc", "exe", id, "/run/x/"+strings.Repeat("b", 64)+"/runc.fPEe9V"), false}, // another container's
+		{cloning("/usr/sbin/runc", "sh", id, state+"/runc.fPEe9V"), false},                              // not started as /proc/self/exe
+		{cloning("/usr/sbin/dockerd", "exe", id, state+"/runc.fPEe9V"), false},                          // not runc
+		{cloning("/usr/sbin/runc", "exe", id, "/mnt/host"), false},                                      // a mount of its own
 		{Process{Exe: "/usr/bin/kmod", PPID: 77, Origin: OriginHost}, true},
 		{Process{Exe: "/usr/bin/kmod", PPID: 88, Origin: OriginHost}, false}, // modprobe run by a user
 		{Process{Exe: "/usr/bin/kmod", PPID: 99, Origin: OriginHost}, false}, // parent gone: unknown
@@ -182,6 +195,9 @@ func TestActors(t *testing.T) {
 	}
 	if NewActors([]string{"dockerd"}, resolve).Expected(Process{Exe: "/", Comm: "runc:[2:INIT]", Origin: OriginContainer}, kthread) {
 		t.Error("runc's init stage expected without runc in the list")
+	}
+	if NewActors([]string{"dockerd"}, resolve).Expected(cloning("/usr/sbin/runc", "exe", id, state+"/runc.fPEe9V"), kthread) {
+		t.Error("runc's cloning expected without runc in the list")
 	}
 	for _, bad := range []string{"", "kernel:", "bin/x", "kernel:bin/x"} {
 		if ValidateActor(bad) == nil {
