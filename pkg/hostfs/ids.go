@@ -44,8 +44,7 @@ func (r Root) names(file string) Names {
 // wins, as in the C library's lookups.
 func ParseNames(data []byte) Names {
 	n := Names{ids: map[string]uint32{"root": 0}, names: map[uint32]string{0: "root"}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc := lineScanner(data)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 4)
 		if len(parts) < 3 || parts[0] == "" || strings.HasPrefix(parts[0], "#") {
@@ -63,6 +62,16 @@ func ParseNames(data []byte) Names {
 		}
 	}
 	return n
+}
+
+// lineScanner reads the lines of a passwd or group file. Its buffer starts
+// small and grows to 1 MiB for a long line: the files are read on every
+// rescan, and a buffer sized for the longest line up front would be most
+// of a rescan's memory.
+func lineScanner(data []byte) *bufio.Scanner {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	return sc
 }
 
 // ID resolves a name, or a number given as a decimal string.

@@ -1,6 +1,10 @@
 package hostfs
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestParseNames(t *testing.T) {
 	n := ParseNames([]byte("# a comment\nalice:x:1000:1000::/home/alice:/bin/sh\n" +
@@ -64,4 +68,26 @@ func FuzzParseNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A group line far longer than the scanner's first buffer (a docker group
+// of thousands of directory users) is read whole, and so are the lines
+// after it.
+func TestLongGroupLine(t *testing.T) {
+	users := make([]string, 20000)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%05d", i)
+	}
+	group := []byte("docker:x:999:" + strings.Join(users, ",") + "\nops:x:1000:\n")
+	passwd := []byte("root:x:0:0::/root:/bin/sh\nsvc:x:1001:999::/:/bin/sh\n")
+	m := ParseMembers(999, group, passwd)
+	if m.Name != "docker" || len(m.Listed) != len(users) || m.Listed[len(users)-1] != "user19999" {
+		t.Errorf("members: name %q, %d listed, want docker and %d", m.Name, len(m.Listed), len(users))
+	}
+	if len(m.Primary) != 1 || m.Primary[0] != "svc" {
+		t.Errorf("primary members = %v, want [svc]", m.Primary)
+	}
+	if id, ok := ParseNames(group).ID("ops"); !ok || id != 1000 {
+		t.Errorf("the line after the long one: ops = %d, %v", id, ok)
+	}
 }

@@ -1,8 +1,6 @@
 package hostfs
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -73,8 +71,7 @@ func ParseMembers(gid uint32, group, passwd []byte) GroupMembers {
 }
 
 func eachRecord(data []byte, fn func(fields []string)) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc := lineScanner(data)
 	for sc.Scan() {
 		if line := sc.Text(); line != "" && !strings.HasPrefix(line, "#") {
 			fn(strings.Split(line, ":"))
