@@ -64,6 +64,22 @@ func startIn(t *testing.T, dir, name, bin string, args ...string) *testenv.Proce
 	return testenv.StartProcess(t, name, cmd)
 }
 
+// requireSeries checks that the agent at base exports each series, whole
+// lines of its /metrics ("name{labels} value"); on a miss it shows the
+// lines of the families named by show.
+func requireSeries(t *testing.T, base string, series []string, show ...string) {
+	t.Helper()
+	_, metrics, err := httpGet(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range series {
+		if !strings.Contains(metrics, "\n"+want+"\n") {
+			t.Errorf("the agent's /metrics lack %s:\n%s", want, testenv.GrepLines(metrics, show...))
+		}
+	}
+}
+
 // httpGet fetches url and returns the status and body.
 func httpGet(url string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

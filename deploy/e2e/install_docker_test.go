@@ -111,15 +111,8 @@ func TestDockerInstallAsDocumented(t *testing.T) {
 // view of the host (/host/...), then shows what `auditctl -l` says.
 func requireUnicastFromContainer(t *testing.T, c *agentContainer, base string) {
 	t.Helper()
-	_, metrics, err := httpGet(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`dockward_audit_up{mode="unicast"} 1`, "dockward_audit_kernel_readable 1", "dockward_audit_daemon_running 1"} {
-		if !strings.Contains(metrics, "\n"+want+"\n") {
-			t.Errorf("the containerised agent's /metrics lack %s:\n%s", want, testenv.GrepLines(metrics, "dockward_audit_", "dockward_source"))
-		}
-	}
+	requireSeries(t, base, []string{`dockward_audit_up{mode="unicast"} 1`, "dockward_audit_kernel_readable 1",
+		"dockward_audit_daemon_running 1"}, "dockward_audit_", "dockward_source")
 	status := testenv.Run(t, "auditctl", "-s")
 	if want := fmt.Sprintf("pid %d\n", c.hostPID(t)); !strings.Contains(status, want) {
 		t.Errorf("auditctl -s does not name the agent's host PID (%s):\n%s", strings.TrimSpace(want), status)

@@ -123,15 +123,8 @@ func stackTaskContainer(t *testing.T) string {
 // /etc/docker produces no event.
 func requireBlindnessReported(t *testing.T, c *agentContainer, base string) {
 	t.Helper()
-	_, metrics, err := httpGet(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`dockward_audit_up{mode="multicast"} 1`, "dockward_audit_kernel_readable 0", "dockward_audit_daemon_running 0"} {
-		if !strings.Contains(metrics, "\n"+want+"\n") {
-			t.Errorf("/metrics lacks %s:\n%s", want, testenv.GrepLines(metrics, "dockward_audit_up", "dockward_audit_kernel", "dockward_audit_daemon"))
-		}
-	}
+	requireSeries(t, base, []string{`dockward_audit_up{mode="multicast"} 1`, "dockward_audit_kernel_readable 0",
+		"dockward_audit_daemon_running 0"}, "dockward_audit_up", "dockward_audit_kernel", "dockward_audit_daemon")
 	for _, want := range []string{"cannot read the kernel's audit status and rules", "no audit daemon runs on this host"} {
 		if !strings.Contains(c.logs.String(), want) {
 			t.Errorf("the agent's log does not say %q", want)
